@@ -1,0 +1,60 @@
+# advstudy: `make reproduce` and `make test` do all the setup on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# The torch/torchvision pair installed first; override for another platform, e.g. TORCH="torch==2.9.1 torchvision==0.24.1".
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+PROFILE ?= quick
+FMNIST_SYS := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data test check-clean nbtest pytest reproduce smoke clean help
+help:
+	@echo "make reproduce   # set up, then regenerate every report (quick profile) into reports/"
+	@echo "make test        # set up, then check the export is clean, run notebook tests and pytest"
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+# Fashion-MNIST: data/fashion-mnist, then Debian's dataset-fashion-mnist (installed here when we are root with apt),
+# then a torchvision download. CIFAR-10 is fetched by torchvision on first use where the internet is reachable.
+data: install
+	@if [ -d data/fashion-mnist ] || [ -d $(FMNIST_SYS) ]; then echo "Fashion-MNIST: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Fashion-MNIST: installing Debian's dataset-fashion-mnist"; \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null)) \
+	    || echo "Fashion-MNIST: apt-get failed; trying a download"; fi
+	@$(PY) -c "from advstudy.data import load_fashion_mnist as f; d = f(False); print('Fashion-MNIST test set:', d)" \
+	  || { echo "Fashion-MNIST is missing: 'sudo apt-get install dataset-fashion-mnist', or copy the *-ubyte.gz files into data/fashion-mnist/"; exit 1; }
+
+# nbdev-export and nbdev-clean must leave the tree as it is: notebooks are the source, advstudy/ is generated.
+check-clean: install
+	@before="$$(git status --porcelain 2>/dev/null)"; \
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean; \
+	after="$$(git status --porcelain 2>/dev/null)"; \
+	if [ "$$before" != "$$after" ]; then echo "nbdev-export/nbdev-clean changed the tree (edit the notebooks, export, clean, commit):"; \
+	  git status --porcelain; exit 1; fi; echo "nbdev-export and nbdev-clean leave the tree unchanged"
+
+nbtest: install
+	$(BIN)/nbdev-test --n-workers 2
+
+pytest: install data
+	$(BIN)/python -m pytest -q tests
+
+test: check-clean data nbtest pytest
+
+reproduce: install data
+	$(BIN)/advstudy reproduce --profile $(PROFILE)
+
+smoke: install data
+	$(BIN)/advstudy reproduce --profile smoke --reports /tmp/advstudy-smoke-reports
+
+clean:
+	rm -rf $(VENV) data/cache

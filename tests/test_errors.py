@@ -1,0 +1,73 @@
+"Every public function rejects bad input with a ValueError/TypeError that names the argument and the allowed range."
+import torch, torch.nn as nn, pytest
+from advstudy.core import get_profile, get_device, seed_everything, config_key
+from advstudy.data import get_dataset, balanced_indices, train_val_split, iterate_batches, ImageSet
+from advstudy.models import create_model, load_weights
+from advstudy.train import TrainConfig
+from advstudy.attacks import FGSM, BIM, fgsm, bim, kurakin_steps
+from advstudy.evaluate import per_class_accuracy, eps_sweep
+from advstudy.reproduce import reproduce, main
+
+model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
+
+CASES = [
+    (lambda: FGSM(model, eps=-0.1), ValueError, 'eps must be in [0, 1]'),
+    (lambda: FGSM(model, eps=8), ValueError, 'eps must be in [0, 1]'),
+    (lambda: FGSM(model, eps='8/255'), TypeError, 'eps must be a number'),
+    (lambda: BIM(model, alpha=0), ValueError, 'alpha must be in (0, 1]'),
+    (lambda: BIM(model, steps=0), ValueError, 'steps must be in [1, inf]'),
+    (lambda: BIM(model, steps=2.5), TypeError, 'steps must be an int'),
+    (lambda: FGSM(None), TypeError, 'model must be a torch.nn.Module'),
+    (lambda: fgsm(model, x.numpy(), y), TypeError, 'images must be a torch.Tensor'),
+    (lambda: fgsm(model, x[0], y), ValueError, 'images must be 4-D'),
+    (lambda: fgsm(model, x * 255, y), ValueError, 'images must be in [0, 1]'),
+    (lambda: fgsm(model, x.clone().fill_(float('nan')), y), ValueError, 'images must be finite'),
+    (lambda: fgsm(model, x, torch.tensor([0, 3])), ValueError, 'labels must be in [0, 2]'),
+    (lambda: fgsm(model, x, torch.tensor([0])), ValueError, 'labels must be 1-D of length 2'),
+    (lambda: fgsm(model, x, torch.tensor([0., 1.])), TypeError, 'labels must be an integer tensor'),
+    (lambda: bim(model, x, y, target=torch.tensor([5, 0])), ValueError, 'target must be in [0, 2]'),
+    (lambda: kurakin_steps(2), ValueError, 'eps must be in [0, 1]'),
+    (lambda: get_profile('huge'), ValueError, "profile must be one of ['paper', 'quick', 'smoke']"),
+    (lambda: get_device('tpu:0'), ValueError, 'device must be'),
+    (lambda: seed_everything(-3), ValueError, 'seed must be in [0'),
+    (lambda: config_key({'x': object()}), TypeError, 'JSON-like'),
+    (lambda: get_dataset('imagenet21k'), ValueError, "dataset must be one of ['cifar10', 'fashion_mnist']"),
+    (lambda: balanced_indices(torch.arange(10) % 2, 11), ValueError, 'n must be in [1, 10]'),
+    (lambda: train_val_split(torch.arange(10) % 2, 1.0), ValueError, 'val_fraction must be in (0, 1)'),
+    (lambda: list(iterate_batches(None, 0)), ValueError, 'batch_size must be in [1'),
+    (lambda: ImageSet(torch.zeros(2, 1, 4, 4), torch.zeros(2), None), TypeError, 'images must be a uint8 tensor'),
+    (lambda: create_model('vgg99'), ValueError, 'name must be one of'),
+    (lambda: create_model('simple_cnn', in_channels=0), ValueError, 'in_channels must be in [1'),
+    (lambda: create_model('simple_cnn', in_channels=1, mean=(0.1, 0.2)), ValueError, 'mean and std must have in_channels=1 entries'),
+    (lambda: load_weights(model, '/nonexistent/w.pt'), FileNotFoundError, 'path must be an existing weights file'),
+    (lambda: TrainConfig('simple_cnn', epochs=0), ValueError, 'epochs must be in [1'),
+    (lambda: TrainConfig('simple_cnn', schedule='exp'), ValueError, 'schedule must be one of'),
+    (lambda: TrainConfig('simple_cnn', milestones=(1.5,)), ValueError, 'milestones must be fractions in (0, 1)'),
+    (lambda: per_class_accuracy(torch.tensor([0]), torch.tensor([0, 1]), 2), ValueError, 'same shape'),
+    (lambda: eps_sweep(model, None, None, []), ValueError, 'eps_values must hold at least one'),
+    (lambda: reproduce(profile='fast'), ValueError, 'profile must be one of'),
+    (lambda: reproduce(only=['nonexistent']), ValueError, 'study must be one of'),
+    (lambda: reproduce(dataset='mnist'), ValueError, 'dataset must be one of'),
+]
+
+
+@pytest.mark.parametrize('call,exc,msg', CASES, ids=[c[2][:40] for c in CASES])
+def test_bad_input_is_rejected(call, exc, msg):
+    with pytest.raises(exc) as e: call()
+    assert msg in str(e.value)
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    assert main(['reproduce', '--only', 'nonexistent']) == 2
+    assert 'study must be one of' in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(['reproduce', '--profile', 'huge'])
+
+
+def test_attacks_leave_the_model_as_found():
+    m = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Dropout(0.5)); m.train(); m[1].bias.requires_grad_(False)
+    before = [p.clone() for p in m.parameters()]
+    for atk in (FGSM(m, 0.1), BIM(m, 0.1, 0.01, 3)): atk(x, y)
+    with pytest.raises(ValueError): BIM(m)(x * 3, y)            # also when the attack raises
+    assert m.training and [p.requires_grad for p in m.parameters()] == [True, False]
+    assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))

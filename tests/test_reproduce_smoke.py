@@ -1,0 +1,62 @@
+"End to end: `advstudy reproduce --profile smoke` into a temporary reports folder, twice."
+import json, os, subprocess, sys
+import pandas as pd
+import pytest
+from conftest import ROOT, BIN
+
+
+def run_cli(*args, env=None, timeout=900):
+    return subprocess.run([str(BIN/'advstudy'), *args], cwd=ROOT, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('smoke')
+    env = {'ADVSTUDY_CACHE': str(tmp/'cache')}
+    first = run_cli('reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r1'), env=env)
+    second = run_cli('reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r2'), env=env)
+    return tmp, first, second
+
+
+def test_runs_and_exits_zero(smoke):
+    _, first, second = smoke
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+
+
+def test_writes_every_artifact(smoke):
+    tmp = smoke[0]; rep = tmp/'r1'/'fgsm_bim'
+    for name in ('results', 'per_class', 'eps_sweep', 'bim_steps_sweep', 'claims'):
+        assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
+    m = json.loads((rep/'metrics.json').read_text())
+    for name in ('training_curves', 'accuracy_vs_eps', 'accuracy_vs_bim_steps', 'examples_simple_cnn_fgsm', 'examples_simple_cnn_bim'):
+        assert name in m['figures'] and (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
+    assert (rep/'fgsm_bim.ipynb').exists()
+    assert {'config', 'versions', 'wall_time_s', 'claims'} <= set(m)
+    assert m['config']['profile'] == 'smoke' and m['versions']['torch']
+    index = (tmp/'r1'/'index.md').read_text()
+    assert 'fgsm_bim' in index and '| claim | paper | ours | verdict |' in index
+    assert (tmp/'r1'/'index.html').exists()
+    assert not [p for p in (tmp/'r1').iterdir() if p.name.startswith('.')], 'temporary folders left behind'
+
+
+def test_numbers_are_sane(smoke):
+    rep = smoke[0]/'r1'/'fgsm_bim'
+    t = pd.read_csv(rep/'results.csv')
+    assert list(t['Attack Type']) == ['FGSM Attack', 'BIM Attack'] * 2
+    assert t['Normal Accuracy'].between(0, 100).all() and t['Accuracy on Attack Examples'].between(0, 100).all()
+    assert (t['Accuracy on Attack Examples'] <= t['Normal Accuracy'] + 1e-9).all()   # an attack never helps here
+    assert t['Normal Accuracy'].iloc[0] > 20                                          # the CNN beats chance (10%) even in smoke
+    assert list(t['Paper Accuracy on Attack Examples']) == [19.18, 18.26, 1.79, 0.73]
+    eps = pd.read_csv(rep/'eps_sweep.csv'); assert eps['accuracy'].between(0, 1).all()
+    claims = pd.read_csv(rep/'claims.csv'); assert set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+
+
+def test_second_run_loads_and_is_identical(smoke):
+    tmp = smoke[0]
+    m1, m2 = (json.loads((tmp/r/'fgsm_bim'/'metrics.json').read_text()) for r in ('r1', 'r2'))
+    assert not any(m1['metrics']['loaded_from_cache'].values())
+    assert all(m2['metrics']['loaded_from_cache'].values())
+    for name in ('results', 'eps_sweep', 'bim_steps_sweep', 'claims'):
+        assert (tmp/'r1'/'fgsm_bim'/f'{name}.csv').read_text() == (tmp/'r2'/'fgsm_bim'/f'{name}.csv').read_text(), name
