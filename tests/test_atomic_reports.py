@@ -7,7 +7,7 @@ from conftest import ROOT, BIN
 
 def study(path, body):
     nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell("profile, dataset, device, seed, out_dir = 'smoke', None, None, 0, None"); p.metadata['tags'] = ['parameters']
+    p = nbformat.v4.new_code_cell("profile = 'smoke'\ndataset = None\ndevice = None\nseed = 0\nout_dir = None"); p.metadata['tags'] = ['parameters']
     nb.cells = [p, nbformat.v4.new_code_cell(body)]; nbformat.write(nb, str(path)); return path
 
 
