@@ -19,6 +19,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "torchattacks==3.5.1"
 	touch $@
 
 install: $(BIN)/.installed

@@ -4,7 +4,9 @@ from advstudy.core import get_profile, get_device, seed_everything, config_key
 from advstudy.data import get_dataset, balanced_indices, train_val_split, iterate_batches, ImageSet
 from advstudy.models import create_model, load_weights
 from advstudy.train import TrainConfig
-from advstudy.attacks import FGSM, BIM, fgsm, bim, kurakin_steps
+from advstudy.attacks import FGSM, BIM, PGD, fgsm, bim, pgd, kurakin_steps
+from advstudy.deepfool import DeepFool, deepfool
+from advstudy.cw import CW, cw_l2
 from advstudy.evaluate import per_class_accuracy, eps_sweep
 from advstudy.reproduce import reproduce, main
 
@@ -15,7 +17,14 @@ CASES = [
     (lambda: FGSM(model, eps=-0.1), ValueError, 'eps must be in [0, 1]'),
     (lambda: FGSM(model, eps=8), ValueError, 'eps must be in [0, 1]'),
     (lambda: FGSM(model, eps='8/255'), TypeError, 'eps must be a number'),
-    (lambda: BIM(model, alpha=0), ValueError, 'alpha must be in (0, 1]'),
+    (lambda: BIM(model, alpha=0), ValueError, 'alpha must be in (0, inf]'),
+    (lambda: PGD(model, norm='l1'), ValueError, "norm must be one of ['l2', 'linf']"),
+    (lambda: pgd(model, x, y, restarts=0), ValueError, 'restarts must be in [1'),
+    (lambda: fgsm(model, x, y, target='most_likely'), ValueError, 'target must be None, a tensor, a function or one of'),
+    (lambda: deepfool(model, x, y, overshoot=-1), ValueError, 'overshoot must be in [0, 1]'),
+    (lambda: DeepFool(model)(x, y, target=y), ValueError, 'DeepFool is untargeted'),
+    (lambda: cw_l2(model, x, y, steps=0), ValueError, 'steps must be in [1'),
+    (lambda: CW(model, lr=0), ValueError, 'lr must be in (0'),
     (lambda: BIM(model, steps=0), ValueError, 'steps must be in [1, inf]'),
     (lambda: BIM(model, steps=2.5), TypeError, 'steps must be an int'),
     (lambda: FGSM(None), TypeError, 'model must be a torch.nn.Module'),

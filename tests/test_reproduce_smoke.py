@@ -14,7 +14,7 @@ def run_cli(*args, env=None, timeout=900):
 def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('smoke')
     env = {'ADVSTUDY_CACHE': str(tmp/'cache')}
-    first = run_cli('reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r1'), env=env)
+    first = run_cli('reproduce', '--profile', 'smoke', '--reports', str(tmp/'r1'), env=env)   # every study
     second = run_cli('reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r2'), env=env)
     return tmp, first, second
 
@@ -39,6 +39,15 @@ def test_writes_every_artifact(smoke):
     assert 'fgsm_bim' in index and '| claim | paper | ours | verdict |' in index
     assert (tmp/'r1'/'index.html').exists()
     assert not [p for p in (tmp/'r1').iterdir() if p.name.startswith('.')], 'temporary folders left behind'
+
+
+def test_benchmarks_report(smoke):
+    rep = smoke[0]/'r1'/'benchmarks'
+    t = pd.read_csv(rep/'attack_speed.csv')
+    assert {'FGSM', 'PGD-10', 'DeepFool', 'C&W L2'} <= set(t['attack']) and (t['img_per_s'] > 0).all()
+    ours = t[t.implementation == 'advstudy']
+    assert (ours['floor_s'] > 0).all() and (ours['time_over_floor'] > 0).all()
+    assert (rep/'attack_speed.png').exists() and (rep/'attack_speed.svg').exists() and (rep/'claims.md').exists()
 
 
 def test_numbers_are_sane(smoke):
