@@ -7,6 +7,8 @@ from advstudy.train import TrainConfig
 from advstudy.attacks import FGSM, BIM, PGD, fgsm, bim, pgd, kurakin_steps
 from advstudy.deepfool import DeepFool, deepfool
 from advstudy.cw import CW, cw_l2
+from advstudy.attacks import attack_info
+from advstudy.bench import replay_passes, time_best
 from advstudy.evaluate import per_class_accuracy, eps_sweep
 from advstudy.reproduce import reproduce, main
 
@@ -24,6 +26,12 @@ CASES = [
     (lambda: deepfool(model, x, y, overshoot=-1), ValueError, 'overshoot must be in [0, 1]'),
     (lambda: DeepFool(model)(x, y, target=y), ValueError, 'DeepFool is untargeted'),
     (lambda: cw_l2(model, x, y, steps=0), ValueError, 'steps must be in [1'),
+    (lambda: cw_l2(model, x, y, abort_early='yes'), TypeError, 'abort_early must be True or False'),
+    (lambda: pgd(model, x, y, seed=-1), ValueError, 'seed must be in [0'),
+    (lambda: pgd(model, x, y, return_info=1), TypeError, 'return_info must be True or False'),
+    (lambda: attack_info(model, x, x[:1], y), ValueError, "adv must have the images' shape"),
+    (lambda: replay_passes(model, x, y, -1), ValueError, 'grad_images must be in [0'),
+    (lambda: time_best(None), TypeError, 'fn must be callable'),
     (lambda: CW(model, lr=0), ValueError, 'lr must be in (0'),
     (lambda: BIM(model, steps=0), ValueError, 'steps must be in [1, inf]'),
     (lambda: BIM(model, steps=2.5), TypeError, 'steps must be an int'),

@@ -3,7 +3,7 @@ import pytest, torch
 from advstudy.core import seed_everything
 from advstudy.data import get_dataset, balanced_indices
 from advstudy.train import TrainConfig, train_cached
-from advstudy.attacks import fgsm, pgd
+from advstudy.attacks import fgsm, pgd, bim
 from advstudy.deepfool import deepfool
 from advstudy.cw import cw_l2
 
@@ -37,6 +37,37 @@ def test_pgd_without_random_start_matches_torchattacks_elementwise(setup):
     torch.testing.assert_close(pgd(model, x, y, eps=8/255, alpha=2/255, steps=10, random_start=False), theirs, atol=1e-6, rtol=0)
 
 
+def test_l2_pgd_without_random_start_matches_torchattacks_elementwise(setup):
+    model, x, y, _ = setup
+    theirs = torchattacks.PGDL2(model, eps=1.0, alpha=0.2, steps=10, random_start=False)(x, y)
+    ours = pgd(model, x, y, eps=1.0, alpha=0.2, steps=10, norm='l2', random_start=False)
+    # The same algorithm, but torchattacks normalizes the gradient of the *mean* loss (÷N) by ‖g‖ + 1e-10: for very confident
+    # images the gradient is tiny and rounding tilts its direction slightly, which ten steps carry on. So: almost every
+    # element equal, and the rest within a small fraction of a pixel level.
+    close = (ours - theirs).abs() <= 1e-5
+    assert close.float().mean() >= 0.99 and (ours - theirs).abs().max() <= 0.02, ((~close).float().mean(), (ours - theirs).abs().max())
+
+
+def test_bim_matches_torchattacks_elementwise(setup):
+    model, x, y, _ = setup
+    theirs = torchattacks.BIM(model, eps=8/255, alpha=1/255, steps=10)(x, y)
+    torch.testing.assert_close(bim(model, x, y, eps=8/255, alpha=1/255, steps=10), theirs, atol=1e-6, rtol=0)
+
+
+def test_least_likely_targeted_pgd_matches_torchattacks(setup):
+    model, x, y, _ = setup
+    atk = torchattacks.PGD(model, eps=8/255, alpha=2/255, steps=10, random_start=False); atk.set_mode_targeted_least_likely()
+    ours = pgd(model, x, y, eps=8/255, alpha=2/255, steps=10, random_start=False, target='least_likely')
+    torch.testing.assert_close(ours, atk(x, y), atol=1e-6, rtol=0)
+
+
+def test_restarts_keep_every_fooling_adversary(setup):
+    model, x, y, _ = setup
+    _, one = pgd(model, x, y, eps=4/255, alpha=1/255, steps=5, seed=3, return_info=True)
+    _, five = pgd(model, x, y, eps=4/255, alpha=1/255, steps=5, restarts=5, seed=3, return_info=True)
+    assert (five['success'] >= one['success']).all() and five['success'].sum() >= one['success'].sum()
+
+
 def test_random_start_pgd_accuracy_within_one_point(setup):
     model, x, y, _ = setup
     x, y = x.repeat(5, 1, 1, 1), y.repeat(5)    # 1,000 attacked images
@@ -54,7 +85,20 @@ def test_deepfool_succeeds_with_median_l2_no_larger_than_foolbox(setup):
     _, ref, ok = fb.attacks.L2DeepFoolAttack(steps=50, candidates=10, overshoot=0.02)(fmodel, x, y, epsilons=None)
     ref_l2 = (ref - x).flatten(1).norm(dim=1)
     assert info['success'].float().mean() >= 0.99
+    both = info['success'] & ok   # paired, per image: the same algorithm, so the same perturbations up to rounding
+    assert (info['l2'][both] <= ref_l2[both] * 1.001 + 1e-6).all(), (info['l2'][both] / ref_l2[both]).max()
     assert info['l2'][info['success']].median() <= ref_l2[ok].median() * 1.0001, (info['l2'].median(), ref_l2.median())
+
+
+def test_linf_deepfool_matches_foolbox(setup):
+    model, x, y, correct = setup
+    x, y = x[correct], y[correct]
+    _, info = deepfool(model, x, y, norm='linf', return_info=True)
+    _, ref, ok = fb.attacks.LinfDeepFoolAttack(steps=50, candidates=10, overshoot=0.02)(fb.PyTorchModel(model, bounds=(0, 1)), x, y, epsilons=None)
+    ref_linf = (ref - x).flatten(1).abs().amax(1)
+    assert info['success'].float().mean() >= 0.99 and (info['success'] | ~ok).all()
+    both = info['success'] & ok
+    assert (info['linf'][both] <= ref_linf[both] * 1.001 + 1e-6).all(), (info['linf'][both] / ref_linf[both]).max()
 
 
 def test_cw_succeeds_where_foolbox_does_with_no_larger_norm(setup):
