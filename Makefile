@@ -7,11 +7,14 @@ PY     := $(BIN)/python
 # The torch/torchvision pair installed first; override for another platform, e.g. TORCH="torch==2.9.1 torchvision==0.24.1".
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 PROFILE ?= quick
+ONLY    ?=
+ONLY_ARG := $(if $(ONLY),--only $(ONLY),)
 FMNIST_SYS := /usr/share/datasets/fashion-mnist
 
 .PHONY: install data test check-clean nbtest pytest reproduce smoke clean help
 help:
 	@echo "make reproduce   # set up, then regenerate every report (quick profile) into reports/"
+	@echo "                 # PROFILE=smoke|quick|paper, ONLY='fgsm_bim benchmarks' to pick studies"
 	@echo "make test        # set up, then check the export is clean, run notebook tests and pytest"
 
 $(BIN)/.installed: pyproject.toml
@@ -52,7 +55,7 @@ pytest: install data
 test: check-clean data nbtest pytest
 
 reproduce: install data
-	$(BIN)/advstudy reproduce --profile $(PROFILE)
+	$(BIN)/advstudy reproduce --profile $(PROFILE) $(ONLY_ARG)
 
 smoke: install data
 	$(BIN)/advstudy reproduce --profile smoke --reports /tmp/advstudy-smoke-reports

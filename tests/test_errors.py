@@ -9,6 +9,7 @@ from advstudy.deepfool import DeepFool, deepfool
 from advstudy.cw import CW, cw_l2
 from advstudy.attacks import attack_info
 from advstudy.bench import replay_passes, time_best
+from advstudy.universal import project, c_uap, f_uap, cd_uap, apply_perturbation, load_perturbation, save_perturbation
 from advstudy.evaluate import per_class_accuracy, eps_sweep
 from advstudy.reproduce import reproduce, main
 
@@ -32,6 +33,15 @@ CASES = [
     (lambda: attack_info(model, x, x[:1], y), ValueError, "adv must have the images' shape"),
     (lambda: replay_passes(model, x, y, -1), ValueError, 'grad_images must be in [0'),
     (lambda: time_best(None), TypeError, 'fn must be callable'),
+    (lambda: project(torch.zeros(3), 0.1, norm='l3'), ValueError, "norm must be one of ['l2', 'linf']"),
+    (lambda: c_uap(model, None, eps=-1), ValueError, 'eps must be in [0'),
+    (lambda: c_uap(model, None, eps=0.1, max_passes=0), ValueError, 'max_passes must be in [1'),
+    (lambda: f_uap(model, None, eps=2), ValueError, 'eps must be in [0, 1]'),
+    (lambda: f_uap(model, None, eps=0.1, beta=0), ValueError, 'beta must be in (0'),
+    (lambda: cd_uap(model, None, eps=0.1, targeted_classes=[]), ValueError, 'targeted_classes must name at least one class'),
+    (lambda: apply_perturbation(x, y, torch.zeros(5)), ValueError, 'delta must have shape'),
+    (lambda: save_perturbation([0.1], '/tmp/x.pt'), TypeError, 'delta must be a torch.Tensor'),
+    (lambda: load_perturbation('/nonexistent.pt'), FileNotFoundError, 'path must be an existing perturbation file'),
     (lambda: CW(model, lr=0), ValueError, 'lr must be in (0'),
     (lambda: BIM(model, steps=0), ValueError, 'steps must be in [1, inf]'),
     (lambda: BIM(model, steps=2.5), TypeError, 'steps must be an int'),
