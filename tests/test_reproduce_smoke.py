@@ -50,6 +50,18 @@ def test_benchmarks_report(smoke):
     assert (rep/'attack_speed.png').exists() and (rep/'attack_speed.svg').exists() and (rep/'claims.md').exists()
 
 
+def test_coam_report(smoke):
+    rep = smoke[0]/'r1'/'coam'
+    for name in ('table1', 'table2', 'table2_per_seed', 'table4', 'accuracy_vs_eps', 'claims'):
+        assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
+    for name in ('coam_masks', 'uaps', 'accuracy_vs_eps', 'training_curves'):
+        assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
+    t2 = pd.read_csv(rep/'table2_per_seed.csv')
+    assert list(t2['model']) == ['Clean', 'Madry', 'SAT', 'UAT', 'Ours (CoAM)']
+    assert t2[['Clean', 'C-UAP', 'F-UAP', 'CD-UAP']].apply(lambda c: c.between(0, 1)).all().all()
+    claims = pd.read_csv(rep/'claims.csv'); assert len(claims) == 7 and set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+
+
 def test_numbers_are_sane(smoke):
     rep = smoke[0]/'r1'/'fgsm_bim'
     t = pd.read_csv(rep/'results.csv')
