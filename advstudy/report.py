@@ -10,6 +10,7 @@ import io, json, math, platform, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
+import matplotlib
 from .core import atomic_write
 
 # %% auto #0
@@ -27,18 +28,26 @@ def to_markdown(df: pd.DataFrame) -> str:
     rows += ['| ' + ' | '.join(_fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)]
     return '\n'.join(rows) + '\n'
 
+def _check_name(name) -> str:
+    "A file stem: a non-empty string with no path separator."
+    if not isinstance(name, str): raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if not name or '/' in name or '\\' in name: raise ValueError(f"name must be a non-empty file stem without '/' or '\\', got {name!r}")
+    return name
+
 def save_table(df: pd.DataFrame, out_dir, name: str) -> dict:
     "Write `df` as `<name>.csv` and `<name>.md` in `out_dir`; returns the two paths."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    out = Path(out_dir); atomic_write(out/f'{name}.csv', df.to_csv(index=False)); atomic_write(out/f'{name}.md', to_markdown(df))
+    out, name = Path(out_dir), _check_name(name); atomic_write(out/f'{name}.csv', df.to_csv(index=False)); atomic_write(out/f'{name}.md', to_markdown(df))
     return {'csv': f'{name}.csv', 'md': f'{name}.md'}
 
 # %% ../nbs/08_report.ipynb #6b5d5355
 def save_figure(fig, out_dir, name: str, dpi: int = 120) -> dict:
-    "Write a matplotlib figure as `<name>.png` and `<name>.svg` in `out_dir`; returns the two paths."
-    out = Path(out_dir)
-    for ext in ('png', 'svg'):
-        buf = io.BytesIO(); fig.savefig(buf, format=ext, dpi=dpi, bbox_inches='tight'); atomic_write(out/f'{name}.{ext}', buf.getvalue())
+    "Write a matplotlib figure as `<name>.png` and `<name>.svg` in `out_dir`; returns the two paths. Byte-stable: no date, and\n    SVG ids salted by `name`, so an unchanged figure leaves an unchanged file."
+    out, name = Path(out_dir), _check_name(name)
+    with matplotlib.rc_context({'svg.hashsalt': name}):
+        for ext in ('png', 'svg'):
+            buf = io.BytesIO(); fig.savefig(buf, format=ext, dpi=dpi, bbox_inches='tight', metadata={'Date': None} if ext == 'svg' else None)
+            atomic_write(out/f'{name}.{ext}', buf.getvalue())
     return {'png': f'{name}.png', 'svg': f'{name}.svg'}
 
 # %% ../nbs/08_report.ipynb #39bfd696
