@@ -15,8 +15,9 @@ from .core import data_dir, check_int, check_float, check_choice
 
 # %% auto #0
 __all__ = ['DATASETS', 'FMNIST_SYSTEM_DIR', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LOADERS', 'DatasetInfo', 'ImageSet',
-           'DatasetNotFoundError', 'load_fashion_mnist', 'load_cifar10', 'write_cifar_batches', 'load_image_folder',
-           'get_dataset', 'balanced_indices', 'train_val_split', 'augment_batch', 'iterate_batches']
+           'DatasetNotFoundError', 'load_fashion_mnist', 'load_cifar10', 'write_cifar_batches', 'FolderSet',
+           'load_image_folder', 'get_dataset', 'balanced_indices', 'train_val_split', 'augment_batch',
+           'iterate_batches']
 
 # %% ../nbs/01_data.ipynb #0e9e7ad7
 @dataclass(frozen=True)
@@ -131,16 +132,31 @@ def write_cifar_batches(folder, images: np.ndarray, labels, train: bool = True, 
 # %% ../nbs/01_data.ipynb #ab9394c3
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
+class FolderSet(torch.utils.data.Dataset):
+    "Items `idx` of a torchvision `ImageFolder`, read lazily, with `ImageSet`'s interface."
+    def __init__(self, folder, info: DatasetInfo, idx=None):
+        self.folder, self.info = folder, info
+        self.idx = torch.arange(len(folder)) if idx is None else torch.as_tensor(idx, dtype=torch.long)
+        self.labels = torch.as_tensor(folder.targets, dtype=torch.long)[self.idx]
+        self.samples = [folder.samples[i] for i in self.idx.tolist()]   # (path, class index): what identifies the set
+    transform = property(lambda self: self.folder.transform)
+    def __len__(self): return len(self.idx)
+    def __getitem__(self, i): x, y = self.folder[int(self.idx[i])]; return x, torch.tensor(y)
+    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        "Images (float, [0,1]) and labels at indices `idx`."
+        items = [self[i] for i in torch.as_tensor(idx, dtype=torch.long).tolist()]
+        return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
+    def subset(self, idx) -> 'FolderSet': return FolderSet(self.folder, self.info, self.idx[torch.as_tensor(idx, dtype=torch.long)])
+    def __repr__(self): return f"FolderSet({self.info.name}, n={len(self)}, size={self.info.size})"
+
 def load_image_folder(root, size: int = 224, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     "An ImageNet-style folder (`root/<class>/*.jpg`) as a dataset of [0,1] float images of side `size`."
     import torchvision.transforms as T, torchvision.datasets as D
     root = Path(root); size = check_int('size', size, 8)
     if not root.is_dir(): raise DatasetNotFoundError('Image folder', [root], "pass the folder that holds one sub-folder per class.")
     tf = T.Compose([T.Resize(resize or int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor()])
-    ds = D.ImageFolder(str(root), transform=tf)
-    ds.info = DatasetInfo(root.name, tuple(ds.classes), tuple(mean), tuple(std), 3, size)
-    ds.labels = torch.as_tensor(ds.targets, dtype=torch.long)
-    return ds
+    folder = D.ImageFolder(str(root), transform=tf)
+    return FolderSet(folder, DatasetInfo(root.name, tuple(folder.classes), tuple(mean), tuple(std), 3, size))
 
 # %% ../nbs/01_data.ipynb #dd9020a7
 LOADERS = {'cifar10': load_cifar10, 'fashion_mnist': load_fashion_mnist}
@@ -190,6 +206,6 @@ def iterate_batches(ds, batch_size: int, shuffle: bool = False, seed: int = 0, a
     stop = len(ds) - (len(ds) % batch_size if drop_last else 0)
     for i in range(0, stop, batch_size):
         idx = order[i:i + batch_size]
-        if isinstance(ds, ImageSet): x, y = ds.batch(idx)
+        if hasattr(ds, 'batch'): x, y = ds.batch(idx)   # ImageSet, FolderSet
         else: items = [ds[j] for j in idx.tolist()]; x, y = torch.stack([it[0] for it in items]), torch.as_tensor([int(it[1]) for it in items])
         yield (augment_batch(x, generator=g) if augment else x), y

@@ -8,12 +8,13 @@ Docs: https://advstudy.github.io/advstudy/models.html.md"""
 from __future__ import annotations
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
+import torchvision
 from torchvision.models import DenseNet
 from .core import check_int, check_choice
 
 # %% auto #0
 __all__ = ['MODELS', 'Normalized', 'register_model', 'create_model', 'model_for', 'SimpleCNN', 'SmallImageDenseNet', 'WideResNet',
-           'load_weights']
+           'AlexNet', 'load_weights']
 
 # %% ../nbs/02_models.ipynb #0bc3b9a0
 class Normalized(nn.Module):
@@ -116,6 +117,18 @@ register_model('wrn34_10')(lambda num_classes, in_channels, input_size: WideResN
 register_model('wrn16_4')(lambda num_classes, in_channels, input_size: WideResNet(num_classes, in_channels, 16, 4))
 
 # %% ../nbs/02_models.ipynb #1ce34932
+class AlexNet(torchvision.models.AlexNet):
+    "torchvision's AlexNet (same state-dict keys), with its last convolution's activation as the Grad-CAM layer."
+    @property
+    def gradcam_layer(self): return self.features[11]
+
+def _alexnet(num_classes, in_channels, input_size):
+    if in_channels != 3: raise ValueError(f"in_channels must be 3 for alexnet, got {in_channels}")
+    if input_size < 63: raise ValueError(f"input_size must be at least 63 for alexnet, got {input_size}")
+    return AlexNet(num_classes=num_classes)
+register_model('alexnet')(_alexnet)
+
+# %% ../nbs/02_models.ipynb #22bdcadf
 def load_weights(model: nn.Module, path, strict: bool = True) -> nn.Module:
     "Load a state dict from a local `.safetensors` or torch file into `model` (weights only)."
     path = Path(path)

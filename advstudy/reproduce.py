@@ -12,8 +12,8 @@ from .core import reports_dir, studies_dir, PROFILES, check_choice, check_int, g
 from .data import DATASETS
 
 # %% auto #0
-__all__ = ['STUDY_PARAMETERS', 'list_studies', 'kernel_name', 'check_study_notebook', 'run_study', 'index_markdown', 'index_html',
-           'write_index', 'reproduce', 'main']
+__all__ = ['STUDY_PARAMETERS', 'list_studies', 'kernel_name', 'study_parameters', 'check_study_notebook', 'run_study',
+           'index_markdown', 'index_html', 'write_index', 'reproduce', 'main']
 
 # %% ../nbs/10_reproduce.ipynb #a51eefd2
 def list_studies(folder=None) -> dict:
@@ -36,12 +36,16 @@ def kernel_name() -> str:
     install(kernel_name='advstudy', display_name='advstudy', prefix=sys.prefix)
     return 'advstudy'
 
-def check_study_notebook(notebook) -> None:
-    "Raise unless `notebook` has a `parameters` cell declaring every study parameter (papermill only warns otherwise)."
+def study_parameters(notebook) -> set:
+    "The names a study notebook's `parameters` cell declares."
     import nbformat, ast
     cells = [c for c in nbformat.read(str(notebook), as_version=4).cells if 'parameters' in c.get('metadata', {}).get('tags', [])]
     tree = ast.parse(cells[0].source) if cells else ast.Module(body=[], type_ignores=[])
-    declared = {n.id for a in ast.walk(tree) if isinstance(a, ast.Assign) for t in a.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return {n.id for a in ast.walk(tree) if isinstance(a, ast.Assign) for t in a.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+def check_study_notebook(notebook) -> None:
+    "Raise unless `notebook` has a `parameters` cell declaring every study parameter (papermill only warns otherwise)."
+    declared = study_parameters(notebook)
     if missing := [p for p in STUDY_PARAMETERS if p not in declared]:
         raise ValueError(f"notebook {Path(notebook).name} must declare {list(STUDY_PARAMETERS)} in a cell tagged 'parameters'; missing {missing}")
 
@@ -141,19 +145,35 @@ def write_index(reports, statuses=()) -> Path:
     return atomic_write(reports/'index.md', index_markdown(reports, statuses))
 
 # %% ../nbs/10_reproduce.ipynb #a85e08df
-def reproduce(profile: str = 'quick', only=None, dataset=None, device=None, seed: int = 0, reports=None, log=print) -> list:
-    "Run the chosen studies (all by default) under `profile`; returns one status dict per study."
+def _study_extras(extra, studies: dict, only: list) -> dict:
+    "{study: the `extra` parameters it declares}; raises for a name none of them declares, or one of the common parameters."
+    if not isinstance(extra, dict): raise TypeError(f"extra must be a dict of study parameters, got {type(extra).__name__}")
+    if common := [k for k in extra if k in (*STUDY_PARAMETERS, 'out_dir')]: raise ValueError(f"extra must not set {common}: they have their own arguments")
+    declared = {s: study_parameters(studies[s]) for s in only}
+    if unknown := [k for k in extra if not any(k in d for d in declared.values())]:
+        raise ValueError(f"extra parameter(s) {unknown} are declared by none of the studies {only}")
+    return {s: {k: v for k, v in extra.items() if k in d} for s, d in declared.items()}
+
+def reproduce(profile: str = 'quick', only=None, dataset=None, device=None, seed: int = 0, reports=None, log=print, extra=None) -> list:
+    "Run the chosen studies (all by default) under `profile`, each with the `extra` parameters it declares; one status dict per study."
     check_choice('profile', profile, PROFILES); check_int('seed', seed, 0, 2**32 - 1)
     if dataset is not None: check_choice('dataset', dataset, DATASETS)
     if device is not None: get_device(device)   # an unknown or unavailable device fails here, before any study runs
     studies = list_studies(); only = list(only or studies)
     for s in only: check_choice('study', s, studies)
-    reports = Path(reports or reports_dir())
+    extras = _study_extras(extra or {}, studies, only); reports = Path(reports or reports_dir())
     params = {'profile': profile, 'dataset': dataset, 'device': device, 'seed': seed}
-    statuses = [run_study(s, studies[s], reports, params, log) for s in only]
+    statuses = [run_study(s, studies[s], reports, {**params, **extras[s]}, log) for s in only]
     write_index(reports, statuses); return statuses
 
 # %% ../nbs/10_reproduce.ipynb #ab6a25e9
+def _parse_param(text: str) -> tuple:
+    "NAME=VALUE → (NAME, VALUE read as JSON, else the string)."
+    name, sep, value = text.partition('=')
+    if not sep or not name.isidentifier(): raise ValueError(f"--param must be NAME=VALUE with NAME an identifier, got {text!r}")
+    try: return name, json.loads(value)
+    except json.JSONDecodeError: return name, value
+
 def main(argv=None) -> int:
     "Entry point of the `advstudy` console script."
     ap = argparse.ArgumentParser(prog='advstudy', description='Reproduce the advstudy reports.')
@@ -162,10 +182,11 @@ def main(argv=None) -> int:
     r.add_argument('--profile', default='quick', choices=sorted(PROFILES)); r.add_argument('--only', nargs='+', metavar='STUDY')
     r.add_argument('--dataset', choices=sorted(DATASETS)); r.add_argument('--device'); r.add_argument('--seed', type=int, default=0)
     r.add_argument('--reports', help='output folder (default: reports/)')
+    r.add_argument('--param', action='append', default=[], metavar='NAME=VALUE', help='a study parameter, e.g. imagenet_dir=/data/imagenet (repeatable)')
     sub.add_parser('list', help='list the studies')
     a = ap.parse_args(argv)
     if a.cmd == 'list': print('\n'.join(list_studies())); return 0
-    try: st = reproduce(a.profile, a.only, a.dataset, a.device, a.seed, a.reports)
+    try: st = reproduce(a.profile, a.only, a.dataset, a.device, a.seed, a.reports, extra=dict(_parse_param(p) for p in a.param))
     except (ValueError, TypeError) as e: print(f"advstudy: error: {e}", file=sys.stderr); return 2
     print(f"{sum(s['ok'] for s in st)}/{len(st)} studies passed; index: {Path(a.reports or reports_dir())/'index.md'}")
     return 0 if all(s['ok'] for s in st) else 1

@@ -13,7 +13,7 @@ import torch, torch.nn.functional as F
 from tqdm import tqdm
 from .core import (check_int, check_float, check_choice, seed_everything, get_device, config_key, cache_dir, atomic_write)
 from .data import iterate_batches
-from .models import model_for
+from .models import model_for, load_weights
 from .evaluate import evaluate
 
 # %% auto #0
@@ -36,7 +36,9 @@ class TrainConfig:
     seed: int = 0
     method: str = 'clean'
     method_args: dict = field(default_factory=dict)
+    init: str | None = None           # a local weights file to start from (fine-tuning); its content is part of the cache key
     def __post_init__(self):
+        if self.init is not None and not isinstance(self.init, str): raise TypeError(f"init must be a path (str) or None, got {type(self.init).__name__}")
         check_int('epochs', self.epochs, 1); check_int('batch_size', self.batch_size, 1); check_int('seed', self.seed, 0)
         check_choice('optimizer', self.optimizer, {'sgd', 'adam'}); check_choice('schedule', self.schedule, {'constant', 'cosine', 'linear', 'step'})
         check_float('lr', self.lr, 0, lo_open=True); check_float('momentum', self.momentum, 0, 1)
@@ -104,7 +106,10 @@ def data_fingerprint(ds) -> dict:
 def checkpoint_path(cfg: TrainConfig, train_ds, hook=None, cache=None) -> Path:
     "Where the checkpoint of this config lives."
     if hook is not None and not hasattr(hook, 'config'): raise TypeError("hook must have a `config` (a dict of its settings) so that its checkpoints are cached apart")
-    key = config_key({'train': asdict(cfg), 'data': data_fingerprint(train_ds), 'hook': getattr(hook, 'config', None)})
+    train = asdict(cfg); init = train.pop('init')          # keys of configs without `init` are unchanged by its arrival
+    if init and not Path(init).is_file(): raise FileNotFoundError(f"init must be an existing weights file, got {init!r}")
+    if init: train['init'] = hashlib.sha256(Path(init).read_bytes()).hexdigest()[:16]   # the weights, not their path
+    key = config_key({'train': train, 'data': data_fingerprint(train_ds), 'hook': getattr(hook, 'config', None)})
     return Path(cache or cache_dir())/'models'/f"{cfg.model}-{train_ds.info.name}-{cfg.method}-{key}.pt"
 
 # %% ../nbs/04_train.ipynb #badaffb3
@@ -115,6 +120,7 @@ def train_cached(cfg: TrainConfig, train_ds, val_ds=None, hook=None, device=None
     if path.exists():
         ck = torch.load(path, map_location='cpu', weights_only=True)
         model.load_state_dict(ck['state_dict']); return model.to(dev).eval(), ck['history'], True
+    if cfg.init: load_weights(model, cfg.init)
     history = fit(model, train_ds, cfg, val_ds, hook, dev, progress)
     path.parent.mkdir(parents=True, exist_ok=True); tmp = path.with_suffix('.tmp')
     torch.save({'state_dict': {k: v.cpu() for k, v in model.state_dict().items()}, 'history': history, 'config': json.dumps(asdict(cfg))}, tmp)

@@ -34,15 +34,18 @@ def apply_perturbation(x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor) ->
     raise ValueError(f"delta must have shape {tuple(x.shape[1:])} or (num_classes, *{tuple(x.shape[1:])}), got {tuple(delta.shape)}")
 
 @torch.no_grad()
-def evaluate_perturbation(model, ds, delta: torch.Tensor, batch_size: int = 256, device=None) -> dict:
-    "Fooling rate (predictions changed), clean accuracy and accuracy under δ over the dataset `ds`."
-    dev = get_device(device); model.to(dev); n = changed = clean = adv = 0
+def evaluate_perturbation(model, ds, delta: torch.Tensor, batch_size: int = 256, device=None, topk: int | None = None) -> dict:
+    "Fooling rate (predictions changed), clean accuracy and accuracy under δ over `ds`; with `topk`, top-k accuracies too."
+    dev = get_device(device); model.to(dev); n = changed = clean = adv = ck = ak = 0
+    if topk is not None: topk = check_int('topk', topk, 1)
     with frozen(model):
         for x, y in iterate_batches(ds, batch_size):
-            x, y = x.to(dev), y.to(dev); p0 = model(x).argmax(1); p1 = model(apply_perturbation(x, y, delta.to(dev))).argmax(1)
+            x, y = x.to(dev), y.to(dev); z0 = model(x); z1 = model(apply_perturbation(x, y, delta.to(dev))); p0, p1 = z0.argmax(1), z1.argmax(1)
             n += len(y); changed += (p0 != p1).sum().item(); clean += (p0 == y).sum().item(); adv += (p1 == y).sum().item()
+            if topk: k = min(topk, z0.shape[1]); ck += (z0.topk(k, 1).indices == y[:, None]).any(1).sum().item(); ak += (z1.topk(k, 1).indices == y[:, None]).any(1).sum().item()
     if n == 0: raise ValueError("ds must hold at least one item")
-    return {'fooling_rate': changed / n, 'clean_acc': clean / n, 'adv_acc': adv / n, 'n': n}
+    out = {'fooling_rate': changed / n, 'clean_acc': clean / n, 'adv_acc': adv / n, 'n': n}
+    return {**out, f'clean_top{topk}': ck / n, f'adv_top{topk}': ak / n} if topk else out
 
 # %% ../nbs/12_universal.ipynb #1beada4d
 def c_uap(model, ds, eps: float, norm: str = 'linf', target_fooling: float = 0.8, max_passes: int = 10, overshoot: float = 0.02,

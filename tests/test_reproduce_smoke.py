@@ -10,11 +10,26 @@ def run_cli(*args, env=None, timeout=900):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def fake_imagenet(root, classes=('a', 'b', 'c'), per_class={'train': 4, 'val': 2}, side=72):
+    "An ImageNet-style folder (train/ and val/, one sub-folder per class) of random PNGs, and random AlexNet weights for it."
+    import numpy as np, torch, torchvision
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split, n in per_class.items():
+        for c in classes:
+            (root/split/c).mkdir(parents=True)
+            for i in range(n): Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root/split/c/f'{i}.png')
+    torch.manual_seed(0); torch.save(torchvision.models.alexnet(num_classes=len(classes)).state_dict(), root/'alexnet.pth')
+    return root, root/'alexnet.pth'
+
+
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('smoke')
     env = {'ADVSTUDY_CACHE': str(tmp/'cache')}
-    first = run_cli('reproduce', '--profile', 'smoke', '--reports', str(tmp/'r1'), env=env)   # every study
+    inet, weights = fake_imagenet(tmp/'imagenet')   # coam's Table 3 runs on it
+    first = run_cli('reproduce', '--profile', 'smoke', '--reports', str(tmp/'r1'), '--param', f'imagenet_dir={inet}',
+                    '--param', f'alexnet_weights={weights}', env=env)   # every study
     second = run_cli('reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r2'), env=env)
     return tmp, first, second
 
@@ -59,7 +74,17 @@ def test_coam_report(smoke):
     t2 = pd.read_csv(rep/'table2_per_seed.csv')
     assert list(t2['model']) == ['Clean', 'Madry', 'SAT', 'UAT', 'Ours (CoAM)']
     assert t2[['Clean', 'C-UAP', 'F-UAP', 'CD-UAP']].apply(lambda c: c.between(0, 1)).all().all()
-    claims = pd.read_csv(rep/'claims.csv'); assert len(claims) == 7 and set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+    claims = pd.read_csv(rep/'claims.csv'); assert len(claims) == 9 and set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+
+
+def test_coam_table3_runs_on_an_imagenet_folder(smoke):
+    rep = smoke[0]/'r1'/'coam'
+    t3 = pd.read_csv(rep/'table3.csv')
+    assert list(t3['model']) == ['Clean', 'UAT', 'Ours (CoAM)']
+    for a in ('Clean', 'C-UAP', 'F-UAP'):
+        assert t3[f'{a} top-1'].between(0, 100).all() and (t3[f'{a} top-5'] >= t3[f'{a} top-1']).all()   # 3 classes: top-5 is 100
+        assert (t3[f'{a} top-5'] == 100).all()
+    assert 'ran on 12 training and 6 validation images' in json.loads((rep/'metrics.json').read_text())['metrics']['table3']
 
 
 def test_numbers_are_sane(smoke):
