@@ -16,8 +16,8 @@ from .core import data_dir, check_int, check_float, check_choice
 # %% auto #0
 __all__ = ['DATASETS', 'FMNIST_SYSTEM_DIR', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LOADERS', 'DatasetInfo', 'ImageSet',
            'DatasetNotFoundError', 'load_fashion_mnist', 'load_cifar10', 'write_cifar_batches', 'FolderSet',
-           'load_image_folder', 'get_dataset', 'balanced_indices', 'train_val_split', 'augment_batch',
-           'iterate_batches']
+           'load_image_folder', 'get_dataset', 'balanced_indices', 'balanced_subset', 'train_val_split',
+           'augment_batch', 'iterate_batches']
 
 # %% ../nbs/01_data.ipynb #0e9e7ad7
 @dataclass(frozen=True)
@@ -174,6 +174,11 @@ def balanced_indices(labels: torch.Tensor, n: int | None, seed: int = 0) -> torc
     quota = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
     if any(q > len(p) for q, p in zip(quota, per)): raise ValueError(f"n must allow {max(quota)} per class, a class has fewer")
     return torch.cat([p[:q] for p, q in zip(per, quota)]).sort().values
+
+def balanced_subset(ds, n: int | None, seed: int = 0):
+    "`ds` itself if `n` is None or covers it, else its class-balanced subset of `n` items chosen by `seed`."
+    if n is None: return ds
+    return ds if check_int('n', n, 1) >= len(ds) else ds.subset(balanced_indices(ds.labels, n, seed))
 
 def train_val_split(labels: torch.Tensor, val_fraction: float = 0.1, seed: int = 0):
     "Stratified (train, val) index tensors: `val_fraction` of each class goes to validation."

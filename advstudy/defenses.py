@@ -9,7 +9,7 @@ Docs: https://advstudy.github.io/advstudy/defenses.html.md"""
 from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import check_float, check_int, frozen, get_device
-from .data import balanced_indices, iterate_batches
+from .data import balanced_indices, balanced_subset, iterate_batches
 from .attacks import pgd
 from .deepfool import minimal_step
 from .universal import f_uap_step, project, apply_perturbation
@@ -95,7 +95,7 @@ class CoAMHook:
         self.subset_size, self.max_iter, self.seed, self.masks = check_int('subset_size', subset_size, 1), check_int('max_iter', max_iter, 1), seed, None
         self.config = {'method': 'coam', 'eps': self.eps, 'momentum': self.momentum, 'subset_size': self.subset_size, 'max_iter': self.max_iter, 'seed': seed}
     def on_epoch_start(self, model, epoch, train_ds):
-        sub = train_ds.subset(balanced_indices(train_ds.labels, min(self.subset_size, len(train_ds)), self.seed + epoch))
+        sub = balanced_subset(train_ds, self.subset_size, self.seed + epoch)
         dev = next(model.parameters()).device
         self.masks = coam_masks(model, sub, self.eps, train_ds.info.num_classes, self.momentum, self.masks, self.max_iter, self.seed + epoch, dev)
     def __call__(self, model, x, y): return apply_perturbation(x, y, self.masks.to(x)), y

@@ -16,8 +16,8 @@ from .data import iterate_batches
 from .deepfool import deepfool
 
 # %% auto #0
-__all__ = ['project', 'apply_perturbation', 'evaluate_perturbation', 'c_uap', 'f_uap_step', 'f_uap', 'cd_uap',
-           'save_perturbation', 'load_perturbation', 'plot_perturbations']
+__all__ = ['project', 'apply_perturbation', 'evaluate_perturbations', 'evaluate_perturbation', 'c_uap', 'f_uap_step', 'f_uap',
+           'cd_uap', 'save_perturbation', 'load_perturbation', 'plot_perturbations']
 
 # %% ../nbs/12_universal.ipynb #c9890411
 def project(delta: torch.Tensor, eps: float, norm: str = 'linf') -> torch.Tensor:
@@ -33,19 +33,30 @@ def apply_perturbation(x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor) ->
     if delta.ndim == x.ndim: return (x + delta.to(x)[y]).clamp(0, 1)
     raise ValueError(f"delta must have shape {tuple(x.shape[1:])} or (num_classes, *{tuple(x.shape[1:])}), got {tuple(delta.shape)}")
 
+def _hits(z, y, k): return (z.topk(min(k, z.shape[1]), 1).indices == y[:, None]).any(1).sum().item()
+
 @torch.no_grad()
-def evaluate_perturbation(model, ds, delta: torch.Tensor, batch_size: int = 256, device=None, topk: int | None = None) -> dict:
-    "Fooling rate (predictions changed), clean accuracy and accuracy under δ over `ds`; with `topk`, top-k accuracies too."
-    dev = get_device(device); model.to(dev); n = changed = clean = adv = ck = ak = 0
+def evaluate_perturbations(model, ds, deltas: dict, batch_size: int = 256, device=None, topk: int | None = None) -> dict:
+    "Clean accuracy over `ds` (one clean pass), and for each named δ in `deltas` its fooling rate and accuracy; with `topk`,\n    top-k accuracies too. Returns {'clean_acc', 'n', ['clean_topk'], 'deltas': {name: {'fooling_rate', 'adv_acc', ['adv_topk']}}}."
+    if not isinstance(deltas, dict) or not deltas: raise TypeError("deltas must be a non-empty dict {name: perturbation tensor}")
     if topk is not None: topk = check_int('topk', topk, 1)
+    dev = get_device(device); model.to(dev); deltas = {k: d.to(dev) for k, d in deltas.items()}
+    n = clean = ck = 0; tot = {k: {'changed': 0, 'adv': 0, 'topk': 0} for k in deltas}
     with frozen(model):
         for x, y in iterate_batches(ds, batch_size):
-            x, y = x.to(dev), y.to(dev); z0 = model(x); z1 = model(apply_perturbation(x, y, delta.to(dev))); p0, p1 = z0.argmax(1), z1.argmax(1)
-            n += len(y); changed += (p0 != p1).sum().item(); clean += (p0 == y).sum().item(); adv += (p1 == y).sum().item()
-            if topk: k = min(topk, z0.shape[1]); ck += (z0.topk(k, 1).indices == y[:, None]).any(1).sum().item(); ak += (z1.topk(k, 1).indices == y[:, None]).any(1).sum().item()
+            x, y = x.to(dev), y.to(dev); z0 = model(x); p0 = z0.argmax(1); n += len(y); clean += (p0 == y).sum().item()
+            if topk: ck += _hits(z0, y, topk)
+            for k, d in deltas.items():
+                z1 = model(apply_perturbation(x, y, d)); p1 = z1.argmax(1); t = tot[k]
+                t['changed'] += (p0 != p1).sum().item(); t['adv'] += (p1 == y).sum().item(); t['topk'] += _hits(z1, y, topk) if topk else 0
     if n == 0: raise ValueError("ds must hold at least one item")
-    out = {'fooling_rate': changed / n, 'clean_acc': clean / n, 'adv_acc': adv / n, 'n': n}
-    return {**out, f'clean_top{topk}': ck / n, f'adv_top{topk}': ak / n} if topk else out
+    per = {k: {'fooling_rate': t['changed'] / n, 'adv_acc': t['adv'] / n, **({f'adv_top{topk}': t['topk'] / n} if topk else {})} for k, t in tot.items()}
+    return {'clean_acc': clean / n, 'n': n, **({f'clean_top{topk}': ck / n} if topk else {}), 'deltas': per}
+
+def evaluate_perturbation(model, ds, delta: torch.Tensor, batch_size: int = 256, device=None, topk: int | None = None) -> dict:
+    "Fooling rate (predictions changed), clean accuracy and accuracy under one δ over `ds`; with `topk`, top-k accuracies too."
+    r = evaluate_perturbations(model, ds, {'δ': delta}, batch_size, device, topk)
+    return {**r.pop('deltas')['δ'], **r}
 
 # %% ../nbs/12_universal.ipynb #1beada4d
 def c_uap(model, ds, eps: float, norm: str = 'linf', target_fooling: float = 0.8, max_passes: int = 10, overshoot: float = 0.02,
