@@ -11,11 +11,11 @@ ONLY    ?=
 ONLY_ARG := $(if $(ONLY),--only $(ONLY),)
 FMNIST_SYS := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data test check-clean nbtest pytest reproduce smoke clean help
+.PHONY: install data test check-clean lint nbtest pytest reproduce smoke clean help
 help:
 	@echo "make reproduce   # set up, then regenerate every report (quick profile) into reports/"
 	@echo "                 # PROFILE=smoke|quick|paper, ONLY='fgsm_bim benchmarks' to pick studies"
-	@echo "make test        # set up, then check the export is clean, run notebook tests and pytest"
+	@echo "make test        # set up, then check the export is clean, lint (ruff), run notebook tests and pytest"
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,13 +46,17 @@ check-clean: install
 	if [ "$$before" != "$$after" ]; then echo "nbdev-export/nbdev-clean changed the tree (edit the notebooks, export, clean, commit):"; \
 	  git status --porcelain; exit 1; fi; echo "nbdev-export and nbdev-clean leave the tree unchanged"
 
+# ruff (pyflakes and line length; settings in pyproject.toml) over the package, the notebooks and the tests.
+lint: install
+	$(BIN)/ruff check advstudy nbs tests
+
 nbtest: install
 	$(BIN)/nbdev-test --n-workers 2
 
 pytest: install data
 	$(BIN)/python -m pytest -q tests
 
-test: check-clean data nbtest pytest
+test: check-clean lint data nbtest pytest
 
 reproduce: install data
 	$(BIN)/advstudy reproduce --profile $(PROFILE) $(ONLY_ARG)

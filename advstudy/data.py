@@ -1,4 +1,4 @@
-"""CIFAR-10, Fashion-MNIST and ImageNet-style folders as float images in [0,1], with class-balanced subsets and splits.
+"""CIFAR-10, Fashion-MNIST and ImageNet-style folders as [0,1] float images; class-balanced subsets and splits.
 
 Docs: https://advstudy.github.io/advstudy/data.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://advstudy.github.io/advstudy/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #9710eb31
 from __future__ import annotations
-import gzip, pickle, os
+import gzip, pickle
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -32,10 +32,13 @@ class DatasetInfo:
     def num_classes(self): return len(self.classes)
 
 DATASETS = {
-    'cifar10': DatasetInfo('cifar10', ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'),
-                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 3, 32),
-    'fashion_mnist': DatasetInfo('fashion_mnist', ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
-                                                   'Sneaker', 'Bag', 'Ankle boot'), (0.2860,), (0.3530,), 1, 28),
+    'cifar10': DatasetInfo('cifar10',
+                           ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'),
+                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), in_channels=3, size=32),
+    'fashion_mnist': DatasetInfo('fashion_mnist',
+                                 ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
+                                  'Sneaker', 'Bag', 'Ankle boot'),
+                                 (0.2860,), (0.3530,), in_channels=1, size=28),
 }
 
 # %% ../nbs/01_data.ipynb #00551af7
@@ -64,15 +67,18 @@ class DatasetNotFoundError(FileNotFoundError):
     "A dataset was not found in any of the places searched."
     def __init__(self, name, searched, hint):
         self.searched = [str(p) for p in searched]
-        super().__init__(f"{name} not found. Looked in:\n" + "\n".join(f"  - {p}" for p in self.searched) + f"\nTo get it: {hint}")
+        super().__init__(f"{name} not found. Looked in:\n" + "\n".join(f"  - {p}" for p in self.searched)
+                         + f"\nTo get it: {hint}")
 
 # %% ../nbs/01_data.ipynb #9dcb7a6b
 FMNIST_SYSTEM_DIR = Path('/usr/share/datasets/fashion-mnist')
-_FMNIST_FILES = {True: ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'), False: ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+_FMNIST_FILES = {True: ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+                 False: ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
 
 def _read_idx(path: Path) -> np.ndarray:
     with (gzip.open if path.suffix == '.gz' else open)(path, 'rb') as f: raw = f.read()
-    ndim = raw[3]; shape = [int.from_bytes(raw[4+4*i:8+4*i], 'big') for i in range(ndim)]
+    ndim = raw[3]
+    shape = [int.from_bytes(raw[4+4*i:8+4*i], 'big') for i in range(ndim)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4*ndim).reshape(shape)
 
 def _find_idx(folder: Path, stem: str):
@@ -82,19 +88,24 @@ def _find_idx(folder: Path, stem: str):
 # %% ../nbs/01_data.ipynb #91d5820a
 def load_fashion_mnist(train: bool = True, root=None, download: bool = True) -> ImageSet:
     "Fashion-MNIST `train` or test split from `root`, `data/`, Debian's package, or a download."
-    roots = [Path(root)] if root is not None else [data_dir()/'fashion-mnist', FMNIST_SYSTEM_DIR, data_dir()/'FashionMNIST'/'raw']
+    roots = ([Path(root)] if root is not None
+             else [data_dir()/'fashion-mnist', FMNIST_SYSTEM_DIR, data_dir()/'FashionMNIST'/'raw'])
     for r in roots:
         files = [_find_idx(r, s) for s in _FMNIST_FILES[bool(train)]]
         if all(files):
             x, y = _read_idx(files[0]), _read_idx(files[1])
-            return ImageSet(torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64)), DATASETS['fashion_mnist'])
+            return ImageSet(torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64)),
+                            DATASETS['fashion_mnist'])
     if download and root is None:
         try:
-            import torchvision; torchvision.datasets.FashionMNIST(data_dir(), train=train, download=True)
+            import torchvision
+            torchvision.datasets.FashionMNIST(data_dir(), train=train, download=True)
             return load_fashion_mnist(train, data_dir()/'FashionMNIST'/'raw', download=False)
-        except Exception as e: err = e
-    raise DatasetNotFoundError('Fashion-MNIST', roots, "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or run with "
-                               "internet access so torchvision downloads it into data/, or copy the four *-ubyte.gz files into data/fashion-mnist/.")
+        except Exception: pass
+    raise DatasetNotFoundError('Fashion-MNIST', roots,
+                               "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or run with internet "
+                               "access so torchvision downloads it into data/, or copy the four *-ubyte.gz files into "
+                               "data/fashion-mnist/.")
 
 # %% ../nbs/01_data.ipynb #b4cb228c
 def _read_cifar_batches(folder: Path, train: bool):
@@ -103,7 +114,8 @@ def _read_cifar_batches(folder: Path, train: bool):
     xs, ys = [], []
     for n in names:
         with open(folder/n, 'rb') as f: d = pickle.load(f, encoding='bytes')
-        xs.append(np.asarray(d[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32)); ys.append(np.asarray(d[b'labels'], dtype=np.int64))
+        xs.append(np.asarray(d[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(d[b'labels'], dtype=np.int64))
     return ImageSet(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)), DATASETS['cifar10'])
 
 def load_cifar10(train: bool = True, root=None, download: bool = True) -> ImageSet:
@@ -114,19 +126,23 @@ def load_cifar10(train: bool = True, root=None, download: bool = True) -> ImageS
         if (ds := _read_cifar_batches(f, train)) is not None: return ds
     if download and root is None:
         try:
-            import torchvision; torchvision.datasets.CIFAR10(data_dir(), train=train, download=True)
+            import torchvision
+            torchvision.datasets.CIFAR10(data_dir(), train=train, download=True)
             return load_cifar10(train, data_dir(), download=False)
         except Exception: pass
-    raise DatasetNotFoundError('CIFAR-10', folders, "run with internet access (torchvision downloads it into data/), or extract "
+    raise DatasetNotFoundError('CIFAR-10', folders,
+                               "run with internet access (torchvision downloads it into data/), or extract "
                                "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html into data/.")
 
 # %% ../nbs/01_data.ipynb #bb7a2588
 def write_cifar_batches(folder, images: np.ndarray, labels, train: bool = True, n_batches: int = 5):
     "Write uint8 NCHW `images` as CIFAR-10 python batches in `folder` (for tests and for converting data)."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     names = [f'data_batch_{i}' for i in range(1, n_batches + 1)] if train else ['test_batch']
     for n, xi, yi in zip(names, np.array_split(images, len(names)), np.array_split(np.asarray(labels), len(names))):
-        with open(folder/n, 'wb') as f: pickle.dump({b'data': xi.reshape(len(xi), -1), b'labels': [int(v) for v in yi]}, f)
+        with open(folder/n, 'wb') as f:
+            pickle.dump({b'data': xi.reshape(len(xi), -1), b'labels': [int(v) for v in yi]}, f)
     return folder
 
 # %% ../nbs/01_data.ipynb #ab9394c3
@@ -141,22 +157,28 @@ class FolderSet(torch.utils.data.Dataset):
         self.samples = [folder.samples[i] for i in self.idx.tolist()]   # (path, class index): what identifies the set
     transform = property(lambda self: self.folder.transform)
     def __len__(self): return len(self.idx)
-    def __getitem__(self, i): x, y = self.folder[int(self.idx[i])]; return x, torch.tensor(y)
+    def __getitem__(self, i):
+        x, y = self.folder[int(self.idx[i])]
+        return x, torch.tensor(y)
     def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
         "Images (float, [0,1]) and labels at indices `idx`."
         items = [self[i] for i in torch.as_tensor(idx, dtype=torch.long).tolist()]
         return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
-    def subset(self, idx) -> 'FolderSet': return FolderSet(self.folder, self.info, self.idx[torch.as_tensor(idx, dtype=torch.long)])
+    def subset(self, idx) -> 'FolderSet':
+        return FolderSet(self.folder, self.info, self.idx[torch.as_tensor(idx, dtype=torch.long)])
     def __repr__(self): return f"FolderSet({self.info.name}, n={len(self)}, size={self.info.size})"
 
 def load_image_folder(root, size: int = 224, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     "An ImageNet-style folder (`root/<class>/*.jpg`) as a dataset of [0,1] float images of side `size`."
     import torchvision.transforms as T, torchvision.datasets as D
-    root = Path(root); size = check_int('size', size, 8)
-    if not root.is_dir(): raise DatasetNotFoundError('Image folder', [root], "pass the folder that holds one sub-folder per class.")
+    root = Path(root)
+    size = check_int('size', size, 8)
+    if not root.is_dir():
+        raise DatasetNotFoundError('Image folder', [root], "pass the folder that holds one sub-folder per class.")
     tf = T.Compose([T.Resize(resize or int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor()])
     folder = D.ImageFolder(str(root), transform=tf)
-    return FolderSet(folder, DatasetInfo(root.name, tuple(folder.classes), tuple(mean), tuple(std), 3, size))
+    return FolderSet(folder, DatasetInfo(root.name, tuple(folder.classes), tuple(mean), tuple(std),
+                                         in_channels=3, size=size))
 
 # %% ../nbs/01_data.ipynb #dd9020a7
 LOADERS = {'cifar10': load_cifar10, 'fashion_mnist': load_fashion_mnist}
@@ -166,13 +188,17 @@ def get_dataset(name: str, train: bool = True, root=None, download: bool = True)
     return LOADERS[check_choice('dataset', name, LOADERS)](train=train, root=root, download=download)
 
 def balanced_indices(labels: torch.Tensor, n: int | None, seed: int = 0) -> torch.Tensor:
-    "Indices of `n` items with (as near as possible) equal counts per class, chosen by `seed`; all indices if `n` is None."
+    ("Indices of `n` items with (as near as possible) equal counts per class, chosen by `seed`; "
+     "all indices if `n` is None.")
     if n is None: return torch.arange(len(labels))
-    n = check_int('n', n, 1, len(labels)); g = torch.Generator().manual_seed(check_int('seed', seed, 0))
-    classes = labels.unique(); per = [torch.nonzero(labels == c).flatten() for c in classes]
+    n = check_int('n', n, 1, len(labels))
+    g = torch.Generator().manual_seed(check_int('seed', seed, 0))
+    classes = labels.unique()
+    per = [torch.nonzero(labels == c).flatten() for c in classes]
     per = [p[torch.randperm(len(p), generator=g)] for p in per]
     quota = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
-    if any(q > len(p) for q, p in zip(quota, per)): raise ValueError(f"n must allow {max(quota)} per class, a class has fewer")
+    if any(q > len(p) for q, p in zip(quota, per)):
+        raise ValueError(f"n must allow {max(quota)} per class, a class has fewer")
     return torch.cat([p[:q] for p, q in zip(per, quota)]).sort().values
 
 def balanced_subset(ds, n: int | None, seed: int = 0):
@@ -184,10 +210,14 @@ def train_val_split(labels: torch.Tensor, val_fraction: float = 0.1, seed: int =
     "Stratified (train, val) index tensors: `val_fraction` of each class goes to validation."
     val_fraction = check_float('val_fraction', val_fraction, 0, 1, lo_open=True)
     if val_fraction >= 1: raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    g = torch.Generator().manual_seed(check_int('seed', seed, 0)); tr, va = [], []
+    g = torch.Generator().manual_seed(check_int('seed', seed, 0))
+    tr, va = [], []
     for c in labels.unique():
-        p = torch.nonzero(labels == c).flatten(); p = p[torch.randperm(len(p), generator=g)]; k = max(1, round(len(p) * val_fraction))
-        va.append(p[:k]); tr.append(p[k:])
+        p = torch.nonzero(labels == c).flatten()
+        p = p[torch.randperm(len(p), generator=g)]
+        k = max(1, round(len(p) * val_fraction))
+        va.append(p[:k])
+        tr.append(p[k:])
     return torch.cat(tr).sort().values, torch.cat(va).sort().values
 
 # %% ../nbs/01_data.ipynb #ff8457c9
@@ -195,22 +225,28 @@ def augment_batch(x: torch.Tensor, pad: int = 4, flip: bool = True, generator=No
     "Random crop (reflect-padded by `pad`) and horizontal flip of a batch, per image."
     n, _, h, w = x.shape
     if flip:
-        m = (torch.rand(n, generator=generator) < 0.5).to(x.device); x = torch.where(m[:, None, None, None], x.flip(-1), x)
+        m = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(m[:, None, None, None], x.flip(-1), x)
     if pad:
         xp = torch.nn.functional.pad(x, (pad,)*4, mode='reflect')
         dx, dy = (torch.randint(0, 2*pad + 1, (n,), generator=generator).to(x.device) for _ in range(2))
         ar = lambda k: torch.arange(k, device=x.device)
-        rows = (dy[:, None] + ar(h))[:, None, :, None]; cols = (dx[:, None] + ar(w))[:, None, None, :]
+        rows = (dy[:, None] + ar(h))[:, None, :, None]
+        cols = (dx[:, None] + ar(w))[:, None, None, :]
         x = xp[ar(n)[:, None, None, None], ar(x.shape[1])[None, :, None, None], rows, cols]
     return x
 
-def iterate_batches(ds, batch_size: int, shuffle: bool = False, seed: int = 0, augment: bool = False, drop_last: bool = False):
+def iterate_batches(ds, batch_size: int, shuffle: bool = False, seed: int = 0, augment: bool = False,
+                    drop_last: bool = False):
     "Yield (images, labels) batches of `ds`; shuffled deterministically by `seed`."
-    batch_size = check_int('batch_size', batch_size, 1); g = torch.Generator().manual_seed(seed)
+    batch_size = check_int('batch_size', batch_size, 1)
+    g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(ds), generator=g) if shuffle else torch.arange(len(ds))
     stop = len(ds) - (len(ds) % batch_size if drop_last else 0)
     for i in range(0, stop, batch_size):
         idx = order[i:i + batch_size]
         if hasattr(ds, 'batch'): x, y = ds.batch(idx)   # ImageSet, FolderSet
-        else: items = [ds[j] for j in idx.tolist()]; x, y = torch.stack([it[0] for it in items]), torch.as_tensor([int(it[1]) for it in items])
+        else:
+            items = [ds[j] for j in idx.tolist()]
+            x, y = torch.stack([it[0] for it in items]), torch.as_tensor([int(it[1]) for it in items])
         yield (augment_batch(x, generator=g) if augment else x), y

@@ -18,7 +18,9 @@ __all__ = ['per_class_accuracy', 'predict', 'evaluate', 'eps_sweep', 'steps_swee
 def per_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list:
     "Accuracy of `preds` within each true class (NaN for a class with no items)."
     num_classes = check_int('num_classes', num_classes, 1)
-    if preds.shape != labels.shape: raise ValueError(f"preds and labels must have the same shape, got {tuple(preds.shape)} and {tuple(labels.shape)}")
+    if preds.shape != labels.shape:
+        raise ValueError("preds and labels must have the same shape, "
+                         f"got {tuple(preds.shape)} and {tuple(labels.shape)}")
     total = torch.bincount(labels, minlength=num_classes).float()
     hit = torch.bincount(labels[preds == labels], minlength=num_classes).float()
     return (hit / total).tolist()
@@ -27,23 +29,30 @@ def per_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, num_classes: i
 @torch.no_grad()
 def _logits(model, x): return model(x)
 
-def predict(model, ds, attack=None, batch_size: int = 500, device=None, progress: bool = False, desc: str = 'predict'):
+def predict(model, ds, attack=None, batch_size: int = 500, device=None, progress: bool = False,
+            desc: str = 'predict'):
     "Dict of `labels`, clean `logits` and, with `attack`, `adv_logits`, over the whole of `ds`."
-    dev = get_device(device); model.to(dev); out = {'labels': [], 'logits': [], 'adv_logits': []}
+    dev = get_device(device)
+    model.to(dev)
+    out = {'labels': [], 'logits': [], 'adv_logits': []}
     if len(ds) == 0: raise ValueError("ds must hold at least one item")
     n_batches = -(-len(ds) // check_int('batch_size', batch_size, 1))
     with frozen(model):
-        for x, y in tqdm(iterate_batches(ds, batch_size), total=n_batches, disable=not progress, desc=desc, mininterval=5):
+        for x, y in tqdm(iterate_batches(ds, batch_size), total=n_batches, disable=not progress, desc=desc,
+                         mininterval=5):
             x, y = x.to(dev), y.to(dev)
-            out['labels'].append(y.cpu()); out['logits'].append(_logits(model, x).float().cpu())
+            out['labels'].append(y.cpu())
+            out['logits'].append(_logits(model, x).float().cpu())
             if attack is not None: out['adv_logits'].append(_logits(model, attack(x, y)).float().cpu())
     return {k: torch.cat(v) for k, v in out.items() if v}
 
 # %% ../nbs/03_evaluate.ipynb #dff9ae56
-def evaluate(model, ds, attack=None, batch_size: int = 500, device=None, progress: bool = False, desc: str = 'evaluate') -> dict:
+def evaluate(model, ds, attack=None, batch_size: int = 500, device=None, progress: bool = False,
+             desc: str = 'evaluate') -> dict:
     "Clean (and, with `attack`, adversarial) accuracy over `ds`, overall and per class."
-    p = predict(model, ds, attack, batch_size, device, progress, desc)
-    nc = p['logits'].shape[1]; res = {'n': len(p['labels'])}
+    p = predict(model, ds, attack, batch_size, device=device, progress=progress, desc=desc)
+    nc = p['logits'].shape[1]
+    res = {'n': len(p['labels'])}
     for k, name in (('logits', 'clean'), ('adv_logits', 'adv')):
         if k in p:
             pred = p[k].argmax(1)
@@ -55,21 +64,29 @@ def evaluate(model, ds, attack=None, batch_size: int = 500, device=None, progres
 def eps_sweep(model, ds, make_attack, eps_values, batch_size: int = 500, device=None, progress: bool = False) -> list:
     "Adversarial accuracy for each ε in `eps_values`, the attack built by `make_attack(eps)`."
     if len(eps_values) == 0: raise ValueError("eps_values must hold at least one ε")
-    return [{'eps': float(e), 'acc': evaluate(model, ds, make_attack(e), batch_size, device, progress, f'eps={e:.4f}')['adv_acc']}
+    return [{'eps': float(e),
+             'acc': evaluate(model, ds, make_attack(e), batch_size, device=device, progress=progress,
+                             desc=f'eps={e:.4f}')['adv_acc']}
             for e in eps_values]
 
 # %% ../nbs/03_evaluate.ipynb #fc0ee889
 def steps_sweep(model, ds, attack, record_steps, batch_size: int = 500, device=None, progress: bool = False) -> list:
     "Accuracy after each step in `record_steps` of one run of `attack` (which must accept `callback=`)."
-    dev = get_device(device); model.to(dev); record = sorted(set(int(s) for s in record_steps)); hits = dict.fromkeys(record, 0); n = 0
+    dev = get_device(device)
+    model.to(dev)
+    record = sorted(set(int(s) for s in record_steps))
+    hits = dict.fromkeys(record, 0)
+    n = 0
     if not record or record[0] < 1: raise ValueError("record_steps must be integers >= 1")
     if len(ds) == 0: raise ValueError("ds must hold at least one item")
     seen = set()
     for x, y in tqdm(iterate_batches(ds, batch_size), disable=not progress, desc='steps sweep', mininterval=5):
-        x, y = x.to(dev), y.to(dev); n += len(y)
+        x, y = x.to(dev), y.to(dev)
+        n += len(y)
         def cb(step, adv):
             seen.add(step)
             if step in hits: hits[step] += (_logits(model, adv).argmax(1) == y).sum().item()
         attack(x, y, callback=cb)
-    if missing := [s for s in record if s not in seen]: raise ValueError(f"record_steps must not exceed the attack's steps: it never reached {missing}")
+    if missing := [s for s in record if s not in seen]:
+        raise ValueError(f"record_steps must not exceed the attack's steps: it never reached {missing}")
     return [{'steps': s, 'acc': hits[s] / n} for s in record]

@@ -35,34 +35,42 @@ MODELS = {}
 
 def register_model(name: str):
     "Decorator adding a builder to the registry under `name`."
-    def deco(f): MODELS[name] = f; return f
+    def deco(f):
+        MODELS[name] = f
+        return f
     return deco
 
 def create_model(name: str, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
                  mean=None, std=None) -> Normalized:
     "Model `name` for `in_channels`×`input_size`² images in [0,1], normalized by `mean`/`std` (default 0.5)."
-    check_choice('name', name, MODELS); num_classes = check_int('num_classes', num_classes, 2)
-    in_channels = check_int('in_channels', in_channels, 1); input_size = check_int('input_size', input_size, 8)
-    mean = (0.5,) * in_channels if mean is None else tuple(mean); std = (0.5,) * in_channels if std is None else tuple(std)
-    if len(mean) != in_channels or len(std) != in_channels: raise ValueError(f"mean and std must have in_channels={in_channels} entries")
+    check_choice('name', name, MODELS)
+    num_classes = check_int('num_classes', num_classes, 2)
+    in_channels = check_int('in_channels', in_channels, 1)
+    input_size = check_int('input_size', input_size, 8)
+    mean = (0.5,) * in_channels if mean is None else tuple(mean)
+    std = (0.5,) * in_channels if std is None else tuple(std)
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise ValueError(f"mean and std must have in_channels={in_channels} entries")
     if min(std) <= 0: raise ValueError("std must be > 0")
     return Normalized(MODELS[name](num_classes, in_channels, input_size), mean, std)
 
 def model_for(name: str, info, **kw) -> Normalized:
     "Model `name` shaped and normalized for a dataset's `DatasetInfo`."
-    return create_model(name, info.num_classes, info.in_channels, info.size, info.mean, info.std, **kw)
+    return create_model(name, info.num_classes, info.in_channels, info.size, mean=info.mean, std=info.std, **kw)
 
 # %% ../nbs/02_models.ipynb #12c67d9a
 class SimpleCNN(nn.Module):
     "Conv32-pool-Conv64-pool-Conv128, Dense64, Dense(num_classes) — seed 001's simple model."
     def __init__(self, num_classes=10, in_channels=3, input_size=32):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(in_channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(64, 128, 3), nn.ReLU())
+        layers = [nn.Conv2d(in_channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(64, 128, 3), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
         side = ((input_size - 2) // 2 - 2) // 2 - 2
         if side < 1: raise ValueError(f"input_size must be >= 18 for SimpleCNN, got {input_size}")
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(128 * side * side, 64), nn.ReLU(), nn.Linear(64, num_classes))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(128 * side * side, 64), nn.ReLU(),
+                                        nn.Linear(64, num_classes))
     def forward(self, x): return self.classifier(self.features(x))
     @property
     def gradcam_layer(self): return self.features
@@ -72,9 +80,11 @@ register_model('simple_cnn')(SimpleCNN)
 # %% ../nbs/02_models.ipynb #794b22f9
 class SmallImageDenseNet(DenseNet):
     "torchvision DenseNet with a 3×3 stride-1 stem and no initial pooling."
-    def __init__(self, num_classes=10, in_channels=3, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64):
-        super().__init__(growth_rate=growth_rate, block_config=block_config, num_init_features=num_init_features, num_classes=num_classes)
-        self.features.conv0 = nn.Conv2d(in_channels, num_init_features, 3, 1, 1, bias=False)
+    def __init__(self, num_classes=10, in_channels=3, growth_rate=32, block_config=(6, 12, 24, 16),
+                 num_init_features=64):
+        super().__init__(growth_rate=growth_rate, block_config=block_config, num_init_features=num_init_features,
+                         num_classes=num_classes)
+        self.features.conv0 = nn.Conv2d(in_channels, num_init_features, 3, stride=1, padding=1, bias=False)
         self.features.pool0 = nn.Identity()
         nn.init.kaiming_normal_(self.features.conv0.weight)
     def forward(self, x):  # torchvision's ReLU here is in place, which would overwrite the Grad-CAM layer's output
@@ -82,20 +92,22 @@ class SmallImageDenseNet(DenseNet):
     @property
     def gradcam_layer(self): return self.features
 
-_DENSENETS = {'densenet121': (32, (6, 12, 24, 16), 64), 'densenet_small': (8, (4, 4, 4), 16), 'densenet_tiny': (4, (2, 2), 8)}
+_DENSENETS = {'densenet121': (32, (6, 12, 24, 16), 64), 'densenet_small': (8, (4, 4, 4), 16),
+              'densenet_tiny': (4, (2, 2), 8)}
 for _n, (_g, _b, _i) in _DENSENETS.items():
     register_model(_n)(lambda num_classes, in_channels, input_size, g=_g, b=_b, i=_i:
-                       SmallImageDenseNet(num_classes, in_channels, g, b, i))
+                       SmallImageDenseNet(num_classes, in_channels, growth_rate=g, block_config=b, num_init_features=i))
 
 # %% ../nbs/02_models.ipynb #bf838a63
 class _WideBlock(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
-        self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False)
+        self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
         self.short = None if cin == cout and stride == 1 else nn.Conv2d(cin, cout, 1, stride, bias=False)
     def forward(self, x):
-        o = F.relu(self.bn1(x)); y = self.conv2(F.relu(self.bn2(self.conv1(o))))
+        o = F.relu(self.bn1(x))
+        y = self.conv2(F.relu(self.bn2(self.conv1(o))))
         return y + (x if self.short is None else self.short(o))
 
 class WideResNet(nn.Module):
@@ -104,7 +116,7 @@ class WideResNet(nn.Module):
         super().__init__()
         if (depth - 4) % 6: raise ValueError(f"depth must be 6n + 4, got {depth}")
         n, w = (depth - 4) // 6, [16, 16 * width, 32 * width, 64 * width]
-        layers = [nn.Conv2d(in_channels, w[0], 3, 1, 1, bias=False)]
+        layers = [nn.Conv2d(in_channels, w[0], 3, stride=1, padding=1, bias=False)]
         for s, (cin, cout, stride) in enumerate(((w[0], w[1], 1), (w[1], w[2], 2), (w[2], w[3], 2))):
             layers += [_WideBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1) for i in range(n)]
         self.features = nn.Sequential(*layers, nn.BatchNorm2d(w[3]), nn.ReLU())
@@ -132,13 +144,16 @@ register_model('alexnet')(_alexnet)
 def load_weights(model: nn.Module, path, strict: bool = True) -> nn.Module:
     "Load a state dict from a local `.safetensors` or torch file into `model` (weights only)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"path must be an existing weights file, got {str(path)!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"path must be an existing weights file, got {str(path)!r}")
     if path.suffix == '.safetensors':
-        from safetensors.torch import load_file; sd = load_file(str(path))
+        from safetensors.torch import load_file
+        sd = load_file(str(path))
     else:
         sd = torch.load(path, map_location='cpu', weights_only=True)
         sd = sd.get('state_dict', sd.get('model', sd)) if isinstance(sd, dict) else sd
     if isinstance(model, Normalized) and not any(k.startswith('net.') for k in sd):
-        sd = {**{k: v for k, v in model.state_dict().items() if k in ('mean', 'std')}, **{f'net.{k}': v for k, v in sd.items()}}
+        sd = {**{k: v for k, v in model.state_dict().items() if k in ('mean', 'std')},
+              **{f'net.{k}': v for k, v in sd.items()}}
     model.load_state_dict(sd, strict=strict)
     return model

@@ -6,9 +6,10 @@ from advstudy.data import ImageSet, DatasetInfo
 
 
 def toy(n=128, seed=0):
-    g = torch.Generator().manual_seed(seed); y = torch.randint(0, 2, (n,), generator=g)
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
     x = (torch.rand(n, 1, 20, 20, generator=g) * 128 + y.view(-1, 1, 1, 1) * 100).to(torch.uint8)
-    return ImageSet(x, y, DatasetInfo('toy', ('dark', 'bright'), (0.3,), (0.2,), 1, 20))
+    return ImageSet(x, y, DatasetInfo('toy', ('dark', 'bright'), (0.3,), (0.2,), in_channels=1, size=20))
 
 
 def test_second_call_loads_not_trains(tmp_path, monkeypatch):
@@ -33,7 +34,8 @@ def test_changed_config_or_data_retrains(tmp_path):
 def test_checkpoint_loads_weights_only(tmp_path):
     cfg = T.TrainConfig('simple_cnn', epochs=1, batch_size=64, optimizer='adam', lr=1e-3, weight_decay=0)
     T.train_cached(cfg, toy(), cache=tmp_path, progress=False)
-    ck = torch.load(T.checkpoint_path(cfg, toy(), cache=tmp_path), weights_only=True)   # raises if it held arbitrary objects
+    # weights_only: raises if it held arbitrary objects
+    ck = torch.load(T.checkpoint_path(cfg, toy(), cache=tmp_path), weights_only=True)
     assert set(ck) == {'state_dict', 'history', 'config'}
 
 

@@ -1,4 +1,4 @@
-"Dataset loading: CIFAR-10 from CIFAR-format files the test writes, Fashion-MNIST IDX files, and the missing-data error."
+"Dataset loading: CIFAR-10 from CIFAR-format files the test writes, Fashion-MNIST IDX files, the missing-data error."
 import gzip, struct
 import numpy as np, torch, pytest
 from advstudy.data import (get_dataset, load_cifar10, load_fashion_mnist, write_cifar_batches, DatasetNotFoundError,
@@ -10,13 +10,15 @@ from advstudy.train import TrainConfig, fit
 def make_cifar(root, n_train=100, n_test=40, seed=0):
     rng = np.random.default_rng(seed)
     for train, n in ((True, n_train), (False, n_test)):
-        y = np.arange(n) % 10; x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        y = np.arange(n) % 10
+        x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
         write_cifar_batches(root/'cifar-10-batches-py', x, y, train=train)
     return root
 
 
 def test_cifar10_reads_generated_batches(tmp_path, monkeypatch):
-    make_cifar(tmp_path); monkeypatch.setenv('ADVSTUDY_DATA', str(tmp_path))
+    make_cifar(tmp_path)
+    monkeypatch.setenv('ADVSTUDY_DATA', str(tmp_path))
     tr, te = get_dataset('cifar10', train=True, download=False), get_dataset('cifar10', train=False, download=False)
     assert tr.images.shape == (100, 3, 32, 32) and te.images.shape == (40, 3, 32, 32)
     assert tr.labels.bincount().tolist() == [10] * 10 and tr.info.num_classes == 10 and tr.info.classes[-1] == 'truck'
@@ -25,14 +27,16 @@ def test_cifar10_reads_generated_batches(tmp_path, monkeypatch):
 
 
 def test_cifar10_batches_are_read_in_order(tmp_path):
-    x = np.random.default_rng(1).integers(0, 256, (50, 3, 32, 32), dtype=np.uint8); y = np.arange(50) % 10
+    x = np.random.default_rng(1).integers(0, 256, (50, 3, 32, 32), dtype=np.uint8)
+    y = np.arange(50) % 10
     write_cifar_batches(tmp_path, x, y, train=True)
     ds = load_cifar10(train=True, root=tmp_path)
     assert np.array_equal(ds.images.numpy(), x) and np.array_equal(ds.labels.numpy(), y)
 
 
 def test_cifar10_trains_through_the_pipeline(tmp_path):
-    make_cifar(tmp_path); ds = load_cifar10(True, root=tmp_path)
+    make_cifar(tmp_path)
+    ds = load_cifar10(True, root=tmp_path)
     m = model_for('simple_cnn', ds.info)
     h = fit(m, ds, TrainConfig('simple_cnn', epochs=1, batch_size=25, augment=True), progress=False)
     assert np.isfinite(h[0]['loss']) and m(ds.batch([0])[0]).shape == (1, 10)
@@ -46,14 +50,19 @@ def test_missing_cifar10_says_where_it_looked(tmp_path, monkeypatch):
 
 def write_idx(path, arr):
     arr = np.asarray(arr, dtype=np.uint8)
-    with gzip.open(path, 'wb') as f: f.write(struct.pack('>I', 0x0800 | arr.ndim) + b''.join(struct.pack('>I', s) for s in arr.shape) + arr.tobytes())
+    with gzip.open(path, 'wb') as f:
+        f.write(struct.pack('>I', 0x0800 | arr.ndim) + b''.join(struct.pack('>I', s) for s in arr.shape)
+                + arr.tobytes())
 
 
 def test_fashion_mnist_idx_files(tmp_path):
-    x = np.random.default_rng(0).integers(0, 256, (30, 28, 28)); y = np.arange(30) % 10
-    write_idx(tmp_path/'t10k-images-idx3-ubyte.gz', x); write_idx(tmp_path/'t10k-labels-idx1-ubyte.gz', y)
+    x = np.random.default_rng(0).integers(0, 256, (30, 28, 28))
+    y = np.arange(30) % 10
+    write_idx(tmp_path/'t10k-images-idx3-ubyte.gz', x)
+    write_idx(tmp_path/'t10k-labels-idx1-ubyte.gz', y)
     ds = load_fashion_mnist(train=False, root=tmp_path)
-    assert ds.images.shape == (30, 1, 28, 28) and np.array_equal(ds.images[:, 0].numpy(), x) and ds.info.classes[0] == 'T-shirt/top'
+    assert (ds.images.shape == (30, 1, 28, 28) and np.array_equal(ds.images[:, 0].numpy(), x)
+            and ds.info.classes[0] == 'T-shirt/top')
     with pytest.raises(DatasetNotFoundError): load_fashion_mnist(train=True, root=tmp_path)
 
 

@@ -4,12 +4,14 @@ from advstudy.core import get_profile, get_device, seed_everything, config_key
 from advstudy.data import get_dataset, balanced_indices, train_val_split, iterate_batches, ImageSet
 from advstudy.models import create_model, load_weights
 from advstudy.train import TrainConfig
-from advstudy.attacks import FGSM, BIM, PGD, fgsm, bim, pgd, kurakin_steps
-from advstudy.deepfool import DeepFool, deepfool
-from advstudy.cw import CW, cw_l2
-from advstudy.attacks import attack_info
+from advstudy.attacks import (FGSM, BIM, PGD, DeepFool, CW, fgsm, bim, pgd, deepfool, cw_l2, kurakin_steps, attack_info,
+                              c_uap, f_uap, cd_uap, apply_perturbation, load_perturbation, save_perturbation)
 from advstudy.bench import replay_passes, time_best
-from advstudy.universal import project, c_uap, f_uap, cd_uap, apply_perturbation, load_perturbation, save_perturbation
+from advstudy.geometry import reverse_cost, boundary_distance
+from advstudy.defenses import MadryHook, SATHook, UATHook, CoAMHook
+from advstudy.train import fit
+from advstudy.core import cached
+from advstudy.study import setup_study, study_budget
 from advstudy.evaluate import per_class_accuracy, eps_sweep
 from advstudy.reproduce import reproduce, main
 
@@ -23,7 +25,7 @@ CASES = [
     (lambda: BIM(model, alpha=0), ValueError, 'alpha must be in (0, inf]'),
     (lambda: PGD(model, norm='l1'), ValueError, "norm must be one of ['l2', 'linf']"),
     (lambda: pgd(model, x, y, restarts=0), ValueError, 'restarts must be in [1'),
-    (lambda: fgsm(model, x, y, target='most_likely'), ValueError, 'target must be None, a tensor, a function or one of'),
+    (lambda: fgsm(model, x, y, target='most_likely'), ValueError, 'target must be None, a tensor, a function or one'),
     (lambda: deepfool(model, x, y, overshoot=-1), ValueError, 'overshoot must be in [0, 1]'),
     (lambda: DeepFool(model)(x, y, target=y), ValueError, 'DeepFool is untargeted'),
     (lambda: cw_l2(model, x, y, steps=0), ValueError, 'steps must be in [1'),
@@ -33,16 +35,34 @@ CASES = [
     (lambda: attack_info(model, x, x[:1], y), ValueError, "adv must have the images' shape"),
     (lambda: replay_passes(model, x, y, -1), ValueError, 'grad_images must be in [0'),
     (lambda: time_best(None), TypeError, 'fn must be callable'),
-    (lambda: project(torch.zeros(3), 0.1, norm='l3'), ValueError, "norm must be one of ['l2', 'linf']"),
+    (lambda: c_uap(model, None, eps=0.1, norm='l3'), ValueError, "norm must be one of ['l2', 'linf']"),
     (lambda: c_uap(model, None, eps=-1), ValueError, 'eps must be in [0'),
-    (lambda: c_uap(model, None, eps=0.1, max_passes=0), ValueError, 'max_passes must be in [1'),
+    (lambda: c_uap(model, None, eps=0.1, epochs=0), ValueError, 'epochs must be in [1'),
+    (lambda: f_uap(model, None, eps=0.1, alpha=0), ValueError, 'alpha must be in (0'),
+    (lambda: cd_uap(model, None, eps=0.1, targeted_classes=[0], keep_weight=-1), ValueError, 'keep_weight must be in'),
+    (lambda: cd_uap(model, None, eps=0.1, targeted_classes=[0], alpha=0), ValueError, 'alpha must be in (0'),
+    (lambda: reverse_cost(model, x, y, steps=0), ValueError, 'steps must be in [1'),
+    (lambda: boundary_distance(model, x, x, alpha=0), ValueError, 'alpha must be in (0'),
+    (lambda: boundary_distance(model, x, x, eps=2), ValueError, 'eps must be in (0, 1]'),
+    (lambda: MadryHook(steps=0), ValueError, 'steps must be in [1'),
+    (lambda: SATHook(alpha=-1), ValueError, 'alpha must be in (0'),
+    (lambda: UATHook(beta=0), ValueError, 'beta must be in (0'),
+    (lambda: CoAMHook(subset_size=0), ValueError, 'subset_size must be in [1'),
+    (lambda: CoAMHook(seed=-1), ValueError, 'seed must be in [0'),
+    (lambda: fit(model, [1], TrainConfig('simple_cnn'), hook=lambda m, a, b: (a, b)), TypeError,
+     'hook must be an advstudy.train.Hook'),
+    (lambda: PGD(model, step=0.1), TypeError, "PGD has no setting(s) ['step']"),
+    (lambda: DeepFool(model, eps=0.1), TypeError, "DeepFool has no setting(s) ['eps']"),
+    (lambda: cached({'a': 1}, None), TypeError, 'compute must be callable'),
+    (lambda: study_budget('nar'), ValueError, 'study must be one of'),
+    (lambda: setup_study('coam', 'fast'), ValueError, 'profile must be one of'),
     (lambda: f_uap(model, None, eps=2), ValueError, 'eps must be in [0, 1]'),
     (lambda: f_uap(model, None, eps=0.1, beta=0), ValueError, 'beta must be in (0'),
-    (lambda: cd_uap(model, None, eps=0.1, targeted_classes=[]), ValueError, 'targeted_classes must name at least one class'),
+    (lambda: cd_uap(model, None, eps=0.1, targeted_classes=[]), ValueError, 'targeted_classes must name at least one'),
     (lambda: apply_perturbation(x, y, torch.zeros(5)), ValueError, 'delta must have shape'),
     (lambda: save_perturbation([0.1], '/tmp/x.pt'), TypeError, 'delta must be a torch.Tensor'),
     (lambda: load_perturbation('/nonexistent.pt'), FileNotFoundError, 'path must be an existing perturbation file'),
-    (lambda: CW(model, lr=0), ValueError, 'lr must be in (0'),
+    (lambda: CW(model, alpha=0), ValueError, 'alpha must be in (0'),
     (lambda: BIM(model, steps=0), ValueError, 'steps must be in [1, inf]'),
     (lambda: BIM(model, steps=2.5), TypeError, 'steps must be an int'),
     (lambda: FGSM(None), TypeError, 'model must be a torch.nn.Module'),
@@ -66,7 +86,8 @@ CASES = [
     (lambda: ImageSet(torch.zeros(2, 1, 4, 4), torch.zeros(2), None), TypeError, 'images must be a uint8 tensor'),
     (lambda: create_model('vgg99'), ValueError, 'name must be one of'),
     (lambda: create_model('simple_cnn', in_channels=0), ValueError, 'in_channels must be in [1'),
-    (lambda: create_model('simple_cnn', in_channels=1, mean=(0.1, 0.2)), ValueError, 'mean and std must have in_channels=1 entries'),
+    (lambda: create_model('simple_cnn', in_channels=1, mean=(0.1, 0.2)), ValueError,
+     'mean and std must have in_channels=1 entries'),
     (lambda: load_weights(model, '/nonexistent/w.pt'), FileNotFoundError, 'path must be an existing weights file'),
     (lambda: TrainConfig('simple_cnn', epochs=0), ValueError, 'epochs must be in [1'),
     (lambda: TrainConfig('simple_cnn', schedule='exp'), ValueError, 'schedule must be one of'),

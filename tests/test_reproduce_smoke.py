@@ -1,25 +1,28 @@
 "End to end: `advstudy reproduce --profile smoke` into a temporary reports folder, twice."
-import json, os, subprocess, sys
+import json, os, subprocess
 import pandas as pd
 import pytest
 from conftest import ROOT, BIN
 
 
-def run_cli(*args, env=None, timeout=900):
+def run_cli(args, env=None, timeout=900):
     return subprocess.run([str(BIN/'advstudy'), *args], cwd=ROOT, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 
 
 def fake_imagenet(root, classes=('a', 'b', 'c'), per_class={'train': 4, 'val': 2}, side=72):
-    "An ImageNet-style folder (train/ and val/, one sub-folder per class) of random PNGs, and random AlexNet weights for it."
+    ("An ImageNet-style folder (train/ and val/, one sub-folder per class) of random PNGs, "
+     "and random AlexNet weights for it.")
     import numpy as np, torch, torchvision
     from PIL import Image
     rng = np.random.default_rng(0)
     for split, n in per_class.items():
         for c in classes:
             (root/split/c).mkdir(parents=True)
-            for i in range(n): Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root/split/c/f'{i}.png')
-    torch.manual_seed(0); torch.save(torchvision.models.alexnet(num_classes=len(classes)).state_dict(), root/'alexnet.pth')
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root/split/c/f'{i}.png')
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(num_classes=len(classes)).state_dict(), root/'alexnet.pth')
     return root, root/'alexnet.pth'
 
 
@@ -28,9 +31,9 @@ def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('smoke')
     env = {'ADVSTUDY_CACHE': str(tmp/'cache')}
     inet, weights = fake_imagenet(tmp/'imagenet')   # coam's Table 3 runs on it
-    first = run_cli('reproduce', '--profile', 'smoke', '--reports', str(tmp/'r1'), '--param', f'imagenet_dir={inet}',
-                    '--param', f'alexnet_weights={weights}', env=env)   # every study
-    second = run_cli('reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r2'), env=env)
+    first = run_cli(['reproduce', '--profile', 'smoke', '--reports', str(tmp/'r1'), '--param', f'imagenet_dir={inet}',
+                     '--param', f'alexnet_weights={weights}'], env=env)   # every study
+    second = run_cli(['reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r2')], env=env)
     return tmp, first, second
 
 
@@ -41,11 +44,13 @@ def test_runs_and_exits_zero(smoke):
 
 
 def test_writes_every_artifact(smoke):
-    tmp = smoke[0]; rep = tmp/'r1'/'fgsm_bim'
+    tmp = smoke[0]
+    rep = tmp/'r1'/'fgsm_bim'
     for name in ('results', 'per_class', 'eps_sweep', 'bim_steps_sweep', 'claims'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
     m = json.loads((rep/'metrics.json').read_text())
-    for name in ('training_curves', 'accuracy_vs_eps', 'accuracy_vs_bim_steps', 'examples_simple_cnn_fgsm', 'examples_simple_cnn_bim'):
+    for name in ('training_curves', 'accuracy_vs_eps', 'accuracy_vs_bim_steps', 'examples_simple_cnn_fgsm',
+                 'examples_simple_cnn_bim'):
         assert name in m['figures'] and (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
     assert (rep/'fgsm_bim.ipynb').exists()
     assert {'config', 'versions', 'wall_time_s', 'claims'} <= set(m)
@@ -74,17 +79,19 @@ def test_coam_report(smoke):
     t2 = pd.read_csv(rep/'table2_per_seed.csv')
     assert list(t2['model']) == ['Clean', 'Madry', 'SAT', 'UAT', 'Ours (CoAM)']
     assert t2[['Clean', 'C-UAP', 'F-UAP', 'CD-UAP']].apply(lambda c: c.between(0, 1)).all().all()
-    claims = pd.read_csv(rep/'claims.csv'); assert len(claims) == 9 and set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+    claims = pd.read_csv(rep/'claims.csv')
+    assert len(claims) == 9 and set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
 
 
 def test_coam_table3_runs_on_an_imagenet_folder(smoke):
     rep = smoke[0]/'r1'/'coam'
     t3 = pd.read_csv(rep/'table3.csv')
     assert list(t3['model']) == ['Clean', 'UAT', 'Ours (CoAM)']
-    for a in ('Clean', 'C-UAP', 'F-UAP'):
-        assert t3[f'{a} top-1'].between(0, 100).all() and (t3[f'{a} top-5'] >= t3[f'{a} top-1']).all()   # 3 classes: top-5 is 100
+    for a in ('Clean', 'C-UAP', 'F-UAP'):   # 3 classes: top-5 is 100
+        assert t3[f'{a} top-1'].between(0, 100).all() and (t3[f'{a} top-5'] >= t3[f'{a} top-1']).all()
         assert (t3[f'{a} top-5'] == 100).all()
-    assert 'ran on 12 training and 6 validation images' in json.loads((rep/'metrics.json').read_text())['metrics']['table3']
+    m = json.loads((rep/'metrics.json').read_text())
+    assert 'ran on 12 training and 6 validation images' in m['metrics']['table3']
 
 
 def test_numbers_are_sane(smoke):
@@ -93,10 +100,12 @@ def test_numbers_are_sane(smoke):
     assert list(t['Attack Type']) == ['FGSM Attack', 'BIM Attack'] * 2
     assert t['Normal Accuracy'].between(0, 100).all() and t['Accuracy on Attack Examples'].between(0, 100).all()
     assert (t['Accuracy on Attack Examples'] <= t['Normal Accuracy'] + 1e-9).all()   # an attack never helps here
-    assert t['Normal Accuracy'].iloc[0] > 20                                          # the CNN beats chance (10%) even in smoke
+    assert t['Normal Accuracy'].iloc[0] > 20   # the CNN beats chance (10%) even in smoke
     assert list(t['Paper Accuracy on Attack Examples']) == [19.18, 18.26, 1.79, 0.73]
-    eps = pd.read_csv(rep/'eps_sweep.csv'); assert eps['accuracy'].between(0, 1).all()
-    claims = pd.read_csv(rep/'claims.csv'); assert set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+    eps = pd.read_csv(rep/'eps_sweep.csv')
+    assert eps['accuracy'].between(0, 1).all()
+    claims = pd.read_csv(rep/'claims.csv')
+    assert set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
 
 
 def test_second_run_loads_and_is_identical(smoke):
