@@ -100,7 +100,8 @@ def round_speedups(times: dict, name: str, ours: str = 'advstudy') -> dict:
 def compare_speed(model, attack: str, impls: dict, images, labels, repeats: int = 3, backward_per_forward: int = 1,
                   batch_size: int = 128, no_floor=(), log=print) -> tuple:
     """Time the implementations `impls` ({name: fn(images, labels) -> adversarial images}) of `attack` on `images`.
-    Returns (one table row per implementation, {name: attack_success(...)})."""
+    Returns (one table row per implementation, {name: attack_success(...) with `round_s`, its seconds in every round,
+    and `grad_floor_s`, the seconds of each replay of its gradient passes (empty without a floor)})."""
     repeats, bs = check_int('repeats', repeats, 1), check_int('batch_size', batch_size, 1)
     run = lambda fn: torch.cat([fn(images[i:i + bs], labels[i:i + bs]) for i in range(0, len(images), bs)])
     counts, advs, times = {}, {}, {}
@@ -115,11 +116,13 @@ def compare_speed(model, attack: str, impls: dict, images, labels, repeats: int 
     for name in impls:
         best, c = min(times[name]), counts[name]
         res = results[name] = attack_success(model, advs[name], images, labels, batch_size=bs)
-        def floor(nograd: bool) -> float:
+        def floors(nograd: bool) -> list:
             nograd_images = c['nograd'] if nograd else 0
-            return min(replay_passes(model, images, labels, c['grad'], nograd_images=nograd_images,
-                                     backward_per_forward=backward_per_forward, batch_size=bs) for _ in range(3))
-        fl, fl_grad = (float('nan'), float('nan')) if name in no_floor else (floor(True), floor(False))
+            return [replay_passes(model, images, labels, c['grad'], nograd_images=nograd_images,
+                                  backward_per_forward=backward_per_forward, batch_size=bs) for _ in range(3)]
+        every, grads = ([], []) if name in no_floor else (floors(True), floors(False))
+        fl, fl_grad = min(every, default=float('nan')), min(grads, default=float('nan'))
+        res.update(round_s=list(times[name]), grad_floor_s=grads)
         rows.append({'attack': attack, 'implementation': name, 'images': len(images), 'batch': bs, 'seconds': best,
                      'img_per_s': len(images) / best, 'success_rate': res['success_rate'],
                      'median_l2': res['median_l2'],

@@ -98,28 +98,31 @@ class UATHook(Hook):
             self.delta = f_uap_step(model, x, y, self.delta.to(x), eps=self.eps, alpha=self.alpha, beta=self.beta)
         return project(x + self.delta), y
 
-# %% ../nbs/12_defenses.ipynb #784c5f71
+# %% ../nbs/12_defenses.ipynb #58ec203c
 def coam_update(model, x, label: int, mask: torch.Tensor, eps: float, momentum: float = 1.5, steps: int = 50,
                 candidates: int = 10, trace: list | None = None) -> torch.Tensor:
     "Algorithm 1 for one image `x` (1,C,H,W) of class `label`: the class mask after its momentum walk, projected to ε."
     momentum, steps = check_float('momentum', momentum, 1), check_int('steps', steps, 1)
-    d = torch.zeros_like(mask)
+    eps = check_float('eps', eps, 0, 1)
+    d = torch.zeros_like(mask)                 # δ, this image's walk
     heading, m = label, 1.0                    # the adjacent class the walk heads for, and its momentum
     y = torch.tensor([label], device=x.device)
     for _ in range(steps):
-        z, r, adjacent = minimal_step(model, project(x + mask + d), y, candidates=candidates)
+        stored = project_ball(mask + d, eps)           # the mask this walk would store
+        z, r, adjacent = minimal_step(model, project(x + stored), y, candidates=candidates)
         if z.argmax(1).item() != label: break
         adjacent = adjacent.item()
         if adjacent == heading: m = momentum * m       # the same adjacent class: the momentum grows
         else: m, heading = 1.0, adjacent               # another one: it resets
-        d = d + m * r[0]
-        if trace is not None: trace.append((adjacent, m))
+        step = d + m * r[0]                            # Eq. 2 before its clip
+        d = project_ball(step, eps)                    # Eq. 2: Clip_ε, at every step
+        if trace is not None: trace.append((adjacent, m, step.abs().max().item() - eps))
     return project_ball(mask + d, eps)
 
-# %% ../nbs/12_defenses.ipynb #5aca0ca1
+# %% ../nbs/12_defenses.ipynb #6cd902ff
 def coam_masks(model, ds, eps: float, num_classes: int, momentum: float = 1.5, masks: torch.Tensor | None = None,
-               steps: int = 50, seed: int = 0, device=None) -> torch.Tensor:
-    "Stage 1: class masks (num_classes, C, H, W) updated by Algorithm 1 over `ds` (in a shuffled order)."
+               steps: int = 50, seed: int = 0, device=None, trace: list | None = None) -> torch.Tensor:
+    "Stage 1: class masks (num_classes, C, H, W) by Algorithm 1 over `ds` (shuffled); `trace` as in `coam_update`."
     dev = get_device(device)
     model.to(dev)
     num_classes = check_int('num_classes', num_classes, 2)
@@ -129,7 +132,8 @@ def coam_masks(model, ds, eps: float, num_classes: int, momentum: float = 1.5, m
             if masks is None: masks = torch.zeros((num_classes, *x.shape[1:]), device=dev)
             with torch.no_grad(): fooled = model(project(x + masks[label])).argmax(1).item() != label
             if fooled: continue
-            masks[label] = coam_update(model, x, label, masks[label], eps=eps, momentum=momentum, steps=steps)
+            masks[label] = coam_update(model, x, label, masks[label], eps=eps, momentum=momentum, steps=steps,
+                                       trace=trace)
     return masks
 
 @dataclass

@@ -12,7 +12,7 @@ from .core import check_float, check_int, frozen
 from .attacks.base import check_images, check_labels, input_grad, grad_step, project
 
 # %% auto #0
-__all__ = ['reverse_cost', 'random_directions', 'boundary_distance']
+__all__ = ['reverse_cost', 'random_directions', 'boundary_distance', 'bd_summary']
 
 # %% ../nbs/11_geometry.ipynb #be4d8c07
 def reverse_cost(model, adv: torch.Tensor, labels: torch.Tensor, alpha: float = 1/255,
@@ -46,21 +46,23 @@ def random_directions(n_directions: int, shape, seed: int = 0) -> torch.Tensor:
     q, _ = torch.linalg.qr(torch.randn(d, n_directions, generator=g, dtype=torch.float64))
     return q.T.float().reshape(n_directions, *shape)
 
-# %% ../nbs/11_geometry.ipynb #ea912aa1
+# %% ../nbs/11_geometry.ipynb #fb34ae0d
 @torch.no_grad()
 def boundary_distance(model, images: torch.Tensor, directions: torch.Tensor, alpha: float = 2/255, eps: float = 126/255,
-                      batch_size: int = 1024) -> torch.Tensor:
+                      batch_size: int = 1024, unreached: float = 1.0) -> torch.Tensor:
     """(N, k) distances (RMS pixel magnitude) to the first prediction change along each direction, walking magnitudes
-    `alpha`, 2·`alpha`, … up to `eps`; NaN where unreached."""
+    `alpha`, 2·`alpha`, … up to `eps`; `unreached` where none (He et al.: the maximum, 255/255)."""
     check_images(images)
     alpha = check_float('alpha', alpha, 0, 1, lo_open=True)
     eps = check_float('eps', eps, 0, 1, lo_open=True)
+    if not (math.isnan(unreached) or unreached > eps):
+        raise ValueError(f"unreached must be NaN or above eps ({eps:.4g}) so it cannot be a distance, got {unreached}")
     if directions.shape[1:] != images.shape[1:]:
         raise ValueError(f"directions must have the images' shape {tuple(images.shape[1:])}, "
                          f"got {tuple(directions.shape[1:])}")
-    dirs = directions.to(images) * math.sqrt(images[0].numel())      # a magnitude m: an RMS pixel change of m
+    dirs = directions.to(images) * math.sqrt(math.prod(images.shape[1:]))   # magnitude m: RMS pixel change m
     steps = int(eps / alpha + 1e-9)
-    out = torch.full((len(images), len(dirs)), float('nan'), device=images.device)
+    out = torch.full((len(images), len(dirs)), float(unreached), device=images.device)
     with frozen(model):
         for i, x in enumerate(images):
             p0 = model(x[None]).argmax(1)
@@ -73,3 +75,14 @@ def boundary_distance(model, images: torch.Tensor, directions: torch.Tensor, alp
                 out[i, active[flip]] = m
                 active = active[~flip]
     return out
+
+# %% ../nbs/11_geometry.ipynb #eb6679f2
+def bd_summary(bd: torch.Tensor, unreached: float = 1.0) -> dict:
+    "Summary of `boundary_distance` output: He's normalized mean, raw mean, median (×255), unreached share."
+    if not isinstance(bd, torch.Tensor): raise TypeError(f"bd must be a tensor, got {type(bd).__name__}")
+    d255 = bd.flatten().double() * 255
+    if d255.numel() == 0: return {'BD (dist-16)/127.5': math.nan, 'BD mean': math.nan, 'BD median': math.nan,
+                                  'unreached share': math.nan}
+    missing = bd.flatten().isnan() if math.isnan(unreached) else bd.flatten() == unreached
+    return {'BD (dist-16)/127.5': ((d255 - 16) / 127.5).mean().item(), 'BD mean': d255.mean().item(),
+            'BD median': d255.median().item(), 'unreached share': missing.double().mean().item()}

@@ -13,8 +13,8 @@ from torchvision.models import DenseNet
 from .core import check_int, check_choice
 
 # %% auto #0
-__all__ = ['MODELS', 'Normalized', 'register_model', 'create_model', 'model_for', 'SimpleCNN', 'SmallImageDenseNet', 'WideResNet',
-           'AlexNet', 'load_weights']
+__all__ = ['MODELS', 'DENSENET_STEMS', 'Normalized', 'register_model', 'create_model', 'model_for', 'SimpleCNN',
+           'SmallImageDenseNet', 'WideResNet', 'AlexNet', 'load_weights']
 
 # %% ../nbs/02_models.ipynb #0bc3b9a0
 class Normalized(nn.Module):
@@ -78,25 +78,54 @@ class SimpleCNN(nn.Module):
 register_model('simple_cnn')(SimpleCNN)
 
 # %% ../nbs/02_models.ipynb #794b22f9
+DENSENET_STEMS = ('cifar', 'imagenet')
+
+def _dense_sides(input_size, stem, n_blocks, ceil=False) -> list:
+    "The feature map's side entering each dense block: after the stem, then after each transition's 2×2 pooling."
+    up = lambda n: -(-n // 2)   # ⌈n/2⌉: what the ImageNet stem's stride-2 convolution and its max-pool each give
+    sides = [input_size if stem == 'cifar' else up(up(input_size))]
+    for _ in range(n_blocks - 1): sides.append(up(sides[-1]) if ceil else sides[-1] // 2)
+    return sides
+
 class SmallImageDenseNet(DenseNet):
-    "torchvision DenseNet with a 3×3 stride-1 stem and no initial pooling."
-    def __init__(self, num_classes=10, in_channels=3, growth_rate=32, block_config=(6, 12, 24, 16),
-                 num_init_features=64):
+    "torchvision DenseNet with a CIFAR stem (3×3 stride 1, no pooling) or the ImageNet stem (7×7 stride 2, max-pool)."
+    def __init__(self,
+                 num_classes: int = 10,               # outputs of the head
+                 in_channels: int = 3,                # image channels (≥ 1)
+                 growth_rate: int = 32,               # channels each dense layer adds
+                 block_config: tuple = (6, 12, 24, 16),  # dense layers per block (DenseNet-121: 6-12-24-16)
+                 num_init_features: int = 64,         # the stem convolution's filters
+                 stem: str = 'cifar',                 # 'cifar' (3×3, stride 1) or 'imagenet' (torchvision's, Keras's)
+                 input_size: int = 32):               # the images' side: where the transitions must round up
+        check_choice('stem', stem, DENSENET_STEMS)
+        num_classes, in_channels = check_int('num_classes', num_classes, 2), check_int('in_channels', in_channels, 1)
+        growth_rate, input_size = check_int('growth_rate', growth_rate, 1), check_int('input_size', input_size, 1)
+        num_init_features = check_int('num_init_features', num_init_features, 1)
+        if not isinstance(block_config, (tuple, list)) or not block_config:
+            raise ValueError(f"block_config must be a non-empty tuple of layer counts, got {block_config!r}")
+        block_config = tuple(check_int('block_config', b, 1) for b in block_config)
         super().__init__(growth_rate=growth_rate, block_config=block_config, num_init_features=num_init_features,
                          num_classes=num_classes)
-        self.features.conv0 = nn.Conv2d(in_channels, num_init_features, 3, stride=1, padding=1, bias=False)
-        self.features.pool0 = nn.Identity()
+        if stem == 'cifar':
+            self.features.conv0 = nn.Conv2d(in_channels, num_init_features, 3, stride=1, padding=1, bias=False)
+            self.features.pool0 = nn.Identity()
+        else:   # torchvision's norm0, relu0 and pool0 (3×3, stride 2, padding 1) are kept
+            self.features.conv0 = nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False)
         nn.init.kaiming_normal_(self.features.conv0.weight)
+        if min(_dense_sides(input_size, stem, len(block_config))) < 1:   # rounding down would leave no pixel
+            for name, m in self.features.named_children():
+                if name.startswith('transition'): m.pool = nn.AvgPool2d(2, stride=2, ceil_mode=True)
     def forward(self, x):  # torchvision's ReLU here is in place, which would overwrite the Grad-CAM layer's output
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(F.relu(self.features(x)), 1), 1))
     @property
     def gradcam_layer(self): return self.features
 
-_DENSENETS = {'densenet121': (32, (6, 12, 24, 16), 64), 'densenet_small': (8, (4, 4, 4), 16),
-              'densenet_tiny': (4, (2, 2), 8)}
-for _n, (_g, _b, _i) in _DENSENETS.items():
-    register_model(_n)(lambda num_classes, in_channels, input_size, g=_g, b=_b, i=_i:
-                       SmallImageDenseNet(num_classes, in_channels, growth_rate=g, block_config=b, num_init_features=i))
+_DENSENETS = {'densenet121': (32, (6, 12, 24, 16), 64, 'cifar'), 'densenet_small': (8, (4, 4, 4), 16, 'cifar'),
+              'densenet_tiny': (4, (2, 2), 8, 'cifar'), 'densenet121_keras': (32, (6, 12, 24, 16), 64, 'imagenet')}
+for _n, (_g, _b, _i, _s) in _DENSENETS.items():
+    register_model(_n)(lambda num_classes, in_channels, input_size, g=_g, b=_b, i=_i, s=_s:
+                       SmallImageDenseNet(num_classes, in_channels, growth_rate=g, block_config=b, num_init_features=i,
+                                          stem=s, input_size=input_size))
 
 # %% ../nbs/02_models.ipynb #bf838a63
 class _WideBlock(nn.Module):

@@ -99,11 +99,14 @@ def _update(model, opt, hook: Hook, batch: tuple) -> tuple:
     correct = (logits.argmax(1) == y).sum().item() if logits is not None else float('nan')
     return loss.item() * len(y), correct
 
-# %% ../nbs/04_train.ipynb #02ea323d
+# %% ../nbs/04_train.ipynb #df4b2d19
 def fit(model, train_ds, cfg: TrainConfig, val_ds=None, hook: Hook | None = None, device=None,
-        progress: bool = True) -> list:
-    "Train `model` in place by `cfg` and `hook`; returns the per-epoch history (loss, accuracies, lr, times)."
+        progress: bool = True, after_epoch=None) -> list:
+    """Train `model` in place by `cfg` and `hook`; returns the per-epoch history (loss, accuracies, lr, times).
+    `after_epoch(model, epoch)` → dict of measurements, merged into each epoch's record (not timed as training)."""
     if not isinstance(cfg, TrainConfig): raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    if after_epoch is not None and not callable(after_epoch):
+        raise TypeError(f"after_epoch must be a callable (model, epoch) -> dict, got {type(after_epoch).__name__}")
     hook = Hook() if hook is None else hook
     if not isinstance(hook, Hook): raise TypeError(f"hook must be an advstudy.train.Hook, got {type(hook).__name__}")
     if len(train_ds) == 0: raise ValueError("train_ds must hold at least one item")
@@ -135,11 +138,12 @@ def fit(model, train_ds, cfg: TrainConfig, val_ds=None, hook: Hook | None = None
                'train_acc': tot['correct'] / tot['n'], 'time_adv': tot['time_adv'], 'time_update': tot['time_update'],
                'time_epoch': time.perf_counter() - t0}
         if val_ds is not None: rec['val_acc'] = evaluate(model, val_ds, device=dev)['clean_acc']
+        if after_epoch is not None: rec.update(after_epoch(model.eval(), epoch + 1))   # measured in eval mode
         history.append(rec)
     model.eval()
     return history
 
-# %% ../nbs/04_train.ipynb #38f718fa
+# %% ../nbs/04_train.ipynb #dd2e1140
 def data_fingerprint(ds) -> dict:
     "What identifies a dataset in a cache key: its `DatasetInfo`, size, and a hash of its pixels and labels (or files)."
     h = hashlib.sha256()
@@ -152,8 +156,9 @@ def data_fingerprint(ds) -> dict:
     else: raise TypeError(f"ds must be an ImageSet or an image folder, got {type(ds).__name__}")
     return {'info': asdict(ds.info), 'n': len(ds), 'content': h.hexdigest()[:16]}
 
-def checkpoint_path(cfg: TrainConfig, train_ds, hook: Hook | None = None, cache=None) -> Path:
-    "Where the checkpoint of this config, data and hook lives."
+def checkpoint_path(cfg: TrainConfig, train_ds, hook: Hook | None = None, cache=None,
+                    after_epoch_key: dict | None = None) -> Path:
+    "Where the checkpoint of this config, data and hook (and what `after_epoch` measured, named by its key) lives."
     hook = Hook() if hook is None else hook
     if not isinstance(hook, Hook): raise TypeError(f"hook must be an advstudy.train.Hook, got {type(hook).__name__}")
     train = asdict(cfg)
@@ -161,14 +166,21 @@ def checkpoint_path(cfg: TrainConfig, train_ds, hook: Hook | None = None, cache=
     if init and not Path(init).is_file():
         raise FileNotFoundError(f"init must be an existing weights file, got {init!r}")
     if init: train['init'] = hashlib.sha256(Path(init).read_bytes()).hexdigest()[:16]   # the weights, not their path
-    key = config_key({'train': train, 'data': data_fingerprint(train_ds), 'hook': hook.config})
+    parts = {'train': train, 'data': data_fingerprint(train_ds), 'hook': hook.config}
+    if after_epoch_key is not None: parts['after_epoch'] = after_epoch_key   # other keys stay as they were
+    key = config_key(parts)
     return Path(cache or cache_dir())/'models'/f"{cfg.model}-{train_ds.info.name}-{hook.method}-{key}.pt"
 
-# %% ../nbs/04_train.ipynb #2fb02616
+# %% ../nbs/04_train.ipynb #6dbe1e85
 def train_cached(cfg: TrainConfig, train_ds, val_ds=None, hook: Hook | None = None, device=None, cache=None,
-                 progress: bool = True):
-    "The model trained by `cfg` and `hook` on `train_ds` (loaded if cached, else trained and saved), history, loaded."
-    path = checkpoint_path(cfg, train_ds, hook, cache)
+                 progress: bool = True, after_epoch=None, after_epoch_key: dict | None = None):
+    """The model trained by `cfg` and `hook` on `train_ds` (loaded if cached, else trained and saved), history, loaded.
+    `after_epoch` (as in `fit`) needs `after_epoch_key`, a dict naming what it measures: its history is cached apart."""
+    if (after_epoch is None) != (after_epoch_key is None):
+        raise ValueError("after_epoch and after_epoch_key must be given together (the key names what is measured)")
+    if after_epoch_key is not None and not isinstance(after_epoch_key, dict):
+        raise TypeError(f"after_epoch_key must be a dict, got {type(after_epoch_key).__name__}")
+    path = checkpoint_path(cfg, train_ds, hook, cache, after_epoch_key=after_epoch_key)
     dev = get_device(device)
     seed_everything(cfg.seed)
     model = model_for(cfg.model, train_ds.info)
@@ -177,7 +189,7 @@ def train_cached(cfg: TrainConfig, train_ds, val_ds=None, hook: Hook | None = No
         model.load_state_dict(ck['state_dict'])
         return model.to(dev).eval(), ck['history'], True
     if cfg.init: load_weights(model, cfg.init)
-    history = fit(model, train_ds, cfg, val_ds, hook=hook, device=dev, progress=progress)
+    history = fit(model, train_ds, cfg, val_ds, hook=hook, device=dev, progress=progress, after_epoch=after_epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix('.tmp')
     state = {k: v.cpu() for k, v in model.state_dict().items()}

@@ -14,6 +14,7 @@ from advstudy.core import cached
 from advstudy.study import setup_study, study_budget
 from advstudy.evaluate import per_class_accuracy, eps_sweep
 from advstudy.reproduce import reproduce, main
+from advstudy.report import compare, ordering, combine, threshold, trend
 
 model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
 x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
@@ -97,6 +98,15 @@ CASES = [
     (lambda: reproduce(profile='fast'), ValueError, 'profile must be one of'),
     (lambda: reproduce(only=['nonexistent']), ValueError, 'study must be one of'),
     (lambda: reproduce(dataset='mnist'), ValueError, 'dataset must be one of'),
+    (lambda: compare([], [1.0]), ValueError, 'a must hold at least one value'),
+    (lambda: compare([1.0], 'fast'), TypeError, 'b must be a number or a sequence of numbers'),
+    (lambda: compare(1.0, 2.0, names='ab'), TypeError, 'names must be a pair of strings'),
+    (lambda: ordering({'a': 1.0}, ['a']), ValueError, 'order must be a list of at least 2 names'),
+    (lambda: ordering({'a': 1.0, 'b': 2.0}, ['a', 'c']), ValueError, 'order must name keys of values'),
+    (lambda: combine([True]), TypeError, "verdicts must be one of ['holds', 'does not hold', 'inconclusive']"),
+    (lambda: combine(['not tested']), ValueError, "verdicts must be one of ['holds', 'does not hold', 'inconclusive']"),
+    (lambda: threshold('99%', 0.99), TypeError, 'value must be a number'),
+    (lambda: trend([1, 2], 'eps', 'acc'), TypeError, 'df must be a pandas DataFrame'),
 ]
 
 

@@ -3,6 +3,7 @@ import json, os, subprocess
 import pandas as pd
 import pytest
 from conftest import ROOT, BIN
+from advstudy.report import VERDICTS
 
 
 def run_cli(args, env=None, timeout=900):
@@ -56,7 +57,7 @@ def test_writes_every_artifact(smoke):
     assert {'config', 'versions', 'wall_time_s', 'claims'} <= set(m)
     assert m['config']['profile'] == 'smoke' and m['versions']['torch']
     index = (tmp/'r1'/'index.md').read_text()
-    assert 'fgsm_bim' in index and '| claim | paper | ours | verdict |' in index
+    assert 'fgsm_bim' in index and '| claim | paper | ours | verdict | evidence |' in index
     assert (tmp/'r1'/'index.html').exists()
     assert not [p for p in (tmp/'r1').iterdir() if p.name.startswith('.')], 'temporary folders left behind'
 
@@ -72,15 +73,20 @@ def test_benchmarks_report(smoke):
 
 def test_coam_report(smoke):
     rep = smoke[0]/'r1'/'coam'
-    for name in ('table1', 'table2', 'table2_per_seed', 'table4', 'accuracy_vs_eps', 'claims'):
+    for name in ('table1', 'table2', 'table2_per_seed', 'table4', 'accuracy_vs_eps', 'claims', 'uat_step_sweep',
+                 'convergence'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
-    for name in ('coam_masks', 'uaps', 'accuracy_vs_eps', 'training_curves'):
+    for name in ('coam_masks', 'uaps', 'accuracy_vs_eps', 'training_curves', 'convergence'):
         assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
     t2 = pd.read_csv(rep/'table2_per_seed.csv')
     assert list(t2['model']) == ['Clean', 'Madry', 'SAT', 'UAT', 'Ours (CoAM)']
-    assert t2[['Clean', 'C-UAP', 'F-UAP', 'CD-UAP']].apply(lambda c: c.between(0, 1)).all().all()
+    cols = ['Clean', 'C-UAP', 'F-UAP', 'CD-UAP targeted (0–4)', 'CD-UAP kept (5–9)']   # CD-UAP on each half
+    assert t2[cols].apply(lambda c: c.between(0, 1)).all().all()
+    t1 = pd.read_csv(rep/'table1.csv')   # He et al.'s boundary distance: unreached counted as 255, never blanked
+    assert {'BD (dist-16)/127.5', 'BD mean', 'BD median', 'unreached share'} <= set(t1.columns)
+    assert (t1['BD mean'].dropna() <= 255).all()
     claims = pd.read_csv(rep/'claims.csv')
-    assert len(claims) == 9 and set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+    assert len(claims) == 9 and set(claims['verdict']) <= set(VERDICTS)
 
 
 def test_coam_table3_runs_on_an_imagenet_folder(smoke):
@@ -105,7 +111,9 @@ def test_numbers_are_sane(smoke):
     eps = pd.read_csv(rep/'eps_sweep.csv')
     assert eps['accuracy'].between(0, 1).all()
     claims = pd.read_csv(rep/'claims.csv')
-    assert set(claims['verdict']) <= {'holds', 'does not hold', 'not tested'}
+    assert set(claims['verdict']) <= set(VERDICTS)
+    assert (claims['verdict'] == 'inconclusive').all() and (claims['note'] == 'one seed').all()   # one seed: no test
+    assert claims['evidence'].str.contains('n = 1|n=1').all()
 
 
 def test_second_run_loads_and_is_identical(smoke):
@@ -113,5 +121,7 @@ def test_second_run_loads_and_is_identical(smoke):
     m1, m2 = (json.loads((tmp/r/'fgsm_bim'/'metrics.json').read_text()) for r in ('r1', 'r2'))
     assert not any(m1['metrics']['loaded_from_cache'].values())
     assert all(m2['metrics']['loaded_from_cache'].values())
+    assert m1['run']['cold'] and not m1['run']['loaded'] and m1['last_cold_wall_time_s'] == m1['wall_time_s']
+    assert not m2['run']['cold'] and not m2['run']['computed'] and {'train', 'attacks'} <= set(m2['run']['phases'])
     for name in ('results', 'eps_sweep', 'bim_steps_sweep', 'claims'):
         assert (tmp/'r1'/'fgsm_bim'/f'{name}.csv').read_text() == (tmp/'r2'/'fgsm_bim'/f'{name}.csv').read_text(), name

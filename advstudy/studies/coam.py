@@ -15,7 +15,7 @@ from ..defenses import MadryHook, SATHook, UATHook, CoAMHook
 __all__ = ['QUICK', 'BUDGETS', 'DATASET_EPS_255', 'METHODS', 'ImageNetBudget', 'CoamBudget', 'study_eps', 'make_hook',
            'train_config']
 
-# %% ../../nbs/22_studies_coam.ipynb #0810af72
+# %% ../../nbs/22_studies_coam.ipynb #0254d880
 @dataclass(frozen=True)
 class ImageNetBudget:
     "Table 3 (AlexNet on ImageNet) under one profile."
@@ -37,11 +37,20 @@ class CoamBudget:
     "What the CoAM study spends under one profile."
     model: str = 'simple_cnn'            # the registry's model (the seed: WRN-32-10, which is WRN-34-10 in its code)
     train_images: int | None = 15000     # class-balanced training images (None: the profile's training set)
-    epochs: int = 3                      # training epochs of every method
-    lr: float = 0.05                     # SGD learning rate (cosine schedule)
+    clean_epochs: int = 8                # training epochs of Clean
+    start: str = 'clean'                 # where the defences start: 'clean' fine-tunes the same seed's Clean model
+                                         # (the seed's ImageNet protocol); 'scratch' starts from random weights
+    epochs: int = 2                      # training epochs of each defence (Madry, SAT, UAT, CoAM)
+    lr: float = 0.05                     # SGD learning rate (cosine schedule) of Clean and of defences from scratch
+    finetune_lr: float = 0.01            # SGD learning rate (cosine schedule) of defences fine-tuned from Clean
     weight_decay: float = 5e-4           # SGD weight decay
     seeds: tuple = (0, 1, 2)             # training seeds; Table 2 is mean ± std over them
     pgd_steps: int = 7                   # PGD steps of Madry and SAT training
+    uat_alpha: float = 1/8               # UAT's δ step per batch, as a fraction of ε (when not chosen by the sweep)
+    uat_alpha_sweep: tuple = (1/16, 1/8, 1/4, 1/2)   # UAT steps (fractions of ε) tried on the first seed; the best
+                                         # on held-out images replaces `uat_alpha`; (): no sweep
+    sweep_images: int = 2000             # held-out training images (not trained on) that judge the UAT sweep
+    convergence_epochs: int = 4          # the convergence figure's longer run of SAT, UAT, CoAM (first seed); 0: none
     sat_heap: int = 8                    # images sharing one perturbation in SAT
     coam_subset: int = 1000              # images CoAM's masks are made on each epoch (the seed: 1,000 on CIFAR-10)
     coam_steps: int = 50                 # Algorithm 1's steps at most, per image
@@ -57,17 +66,27 @@ class CoamBudget:
     imagenet: ImageNetBudget = field(default_factory=ImageNetBudget)   # Table 3
     minutes: float = 25                  # wall-time budget of the study on the reference machine (2-core CPU)
 
+    def __post_init__(self):
+        if any(not 0 < a <= 1 for a in (self.uat_alpha, *self.uat_alpha_sweep)):
+            raise ValueError(f"uat_alpha and uat_alpha_sweep must be fractions of ε in (0, 1], got {self.uat_alpha}, "
+                             f"{self.uat_alpha_sweep}")
+        if self.start not in ('clean', 'scratch'):
+            raise ValueError(f"start must be 'clean' or 'scratch', got {self.start!r}")
+
 QUICK = CoamBudget()
 BUDGETS = {
-    'smoke': replace(QUICK, train_images=600, epochs=1, seeds=(0,), pgd_steps=3, coam_subset=50, coam_steps=10,
-                     cuap_images=100, cuap_epochs=1, fuap_images=200, fuap_epochs=1, cd_epochs=1, rc_images=20,
-                     bd_images=3, bd_directions=16, eps_multiples=(0.5, 1), minutes=3,
+    'smoke': replace(QUICK, train_images=600, clean_epochs=1, epochs=1, seeds=(0,), pgd_steps=3, coam_subset=50,
+                     coam_steps=10, uat_alpha_sweep=(1/8, 1/2), sweep_images=100, convergence_epochs=2,
+                     cuap_images=100, cuap_epochs=1, fuap_images=200, fuap_epochs=1, cd_epochs=1,
+                     rc_images=20, bd_images=3, bd_directions=16, eps_multiples=(0.5, 1), minutes=3,
                      imagenet=replace(QUICK.imagenet, size=64, train_images=None, val_images=None, batch_size=8,
                                       coam_subset=6, coam_steps=3, cuap_images=6, fuap_images=None)),
     'quick': QUICK,
-    'paper': replace(QUICK, model='wrn34_10', train_images=None, epochs=200, lr=0.1, weight_decay=2e-4, seeds=(0,),
-                     cuap_images=10000, cuap_epochs=10, fuap_images=None, fuap_epochs=5, cd_epochs=5, rc_images=1000,
-                     bd_images=100, bd_directions=1000, eps_multiples=(0.25, 0.5, 1, 1.5, 2), minutes=24 * 60,
+    'paper': replace(QUICK, model='wrn34_10', train_images=None, start='scratch', clean_epochs=200, epochs=200,
+                     lr=0.1, weight_decay=2e-4, seeds=(0,), uat_alpha_sweep=(), convergence_epochs=0,
+                     cuap_images=10000, cuap_epochs=10, fuap_images=None,
+                     fuap_epochs=5, cd_epochs=5, rc_images=1000, bd_images=100, bd_directions=1000,
+                     eps_multiples=(0.25, 0.5, 1, 1.5, 2), minutes=24 * 60,
                      imagenet=replace(QUICK.imagenet, train_images=None, val_images=None, epochs=30, batch_size=256,
                                       coam_subset=10000, coam_steps=50, cuap_images=10000, cuap_epochs=5,
                                       fuap_images=50000, fuap_epochs=5)),
@@ -84,7 +103,7 @@ def study_eps(dataset: str, eps_255: float | None = None) -> float:
     value = DATASET_EPS_255[dataset] if eps_255 is None else eps_255
     return check_float('eps_255', value, 0, 255, lo_open=True) / 255
 
-# %% ../../nbs/22_studies_coam.ipynb #08f40ab3
+# %% ../../nbs/22_studies_coam.ipynb #667de463
 METHODS = {'clean': 'Clean', 'madry': 'Madry', 'sat': 'SAT', 'uat': 'UAT', 'coam': 'Ours (CoAM)'}   # name: label
 
 def make_hook(method: str, eps: float, budget: CoamBudget, seed: int = 0) -> Hook:
@@ -92,11 +111,16 @@ def make_hook(method: str, eps: float, budget: CoamBudget, seed: int = 0) -> Hoo
     if method == 'clean': return Hook()
     if method == 'madry': return MadryHook(eps, eps / 4, budget.pgd_steps, seed=seed)
     if method == 'sat': return SATHook(eps, eps / 4, budget.pgd_steps, heap_size=budget.sat_heap, seed=seed)
-    if method == 'uat': return UATHook(eps, eps / 8)
+    if method == 'uat': return UATHook(eps, eps * budget.uat_alpha)
     if method == 'coam': return CoAMHook(eps, 1.5, budget.coam_subset, steps=budget.coam_steps, seed=seed)
     raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
 
-def train_config(budget: CoamBudget, batch_size: int, dataset: str, seed: int = 0) -> TrainConfig:
-    "How every method trains: SGD with a cosine schedule (flips and crops on CIFAR-10)."
-    return TrainConfig(budget.model, epochs=budget.epochs, batch_size=batch_size, optimizer='sgd', lr=budget.lr,
+def train_config(budget: CoamBudget, batch_size: int, dataset: str, method: str = 'clean', seed: int = 0,
+                 init: str | None = None) -> TrainConfig:
+    "How `method` trains: SGD, cosine schedule (flips and crops on CIFAR-10); a defence from `init` fine-tunes it."
+    if method not in METHODS: raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    if method == 'clean' and init is not None: raise ValueError("init must be None for method 'clean'")
+    epochs = budget.clean_epochs if method == 'clean' else budget.epochs
+    lr = budget.finetune_lr if init is not None else budget.lr
+    return TrainConfig(budget.model, epochs=epochs, batch_size=batch_size, optimizer='sgd', lr=lr, init=init,
                        weight_decay=budget.weight_decay, schedule='cosine', augment=dataset == 'cifar10', seed=seed)
