@@ -192,7 +192,7 @@ def train_cached(cfg: TrainConfig, train_ds, val_ds=None, hook: Hook | None = No
     history = fit(model, train_ds, cfg, val_ds, hook=hook, device=dev, progress=progress, after_epoch=after_epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix('.tmp')
-    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}   # any memory format
     config = json.dumps({'train': asdict(cfg), 'hook': (hook or Hook()).config})
     torch.save({'state_dict': state, 'history': history, 'config': config}, tmp)
     tmp.replace(path)

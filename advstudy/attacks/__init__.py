@@ -7,7 +7,7 @@ Docs: https://advstudy.github.io/advstudy/attacks.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/10_attacks.ipynb #b19db03d
+# %% ../../nbs/10_attacks.ipynb #24c731fd
 from .base import (
     TARGET_MODES, CALL_ARGUMENTS, Attack, attack_info, check_images, check_labels, check_model, grad_step, input_grad,
     prepare_inputs, project, project_ball, random_delta, resolve_target)
@@ -15,12 +15,12 @@ from .gradient import FGSM, BIM, PGD, fgsm, bim, pgd, kurakin_steps
 from .minimal import DeepFool, deepfool, minimal_step, candidates_of
 from .cw import CW, cw_l2
 from .universal import (
-    apply_perturbation, c_uap, cd_uap, evaluate_perturbation, evaluate_perturbations, f_uap, f_uap_step,
-    load_perturbation, plot_perturbations, save_perturbation)
+    apply_perturbation, c_uap, cd_uap, class_accuracy, evaluate_perturbation, evaluate_perturbations, f_uap,
+    f_uap_step, load_perturbation, plot_perturbations, save_perturbation)
 
 __all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'Attack', 'attack_info', 'check_images', 'check_labels', 'check_model',
            'grad_step', 'input_grad', 'prepare_inputs', 'project', 'project_ball', 'random_delta', 'resolve_target',
            'FGSM', 'BIM', 'PGD', 'fgsm', 'bim', 'pgd', 'kurakin_steps',
            'DeepFool', 'deepfool', 'minimal_step', 'candidates_of', 'CW', 'cw_l2',
-           'apply_perturbation', 'c_uap', 'cd_uap', 'evaluate_perturbation', 'evaluate_perturbations', 'f_uap',
-           'f_uap_step', 'load_perturbation', 'plot_perturbations', 'save_perturbation']
+           'apply_perturbation', 'c_uap', 'cd_uap', 'class_accuracy', 'evaluate_perturbation', 'evaluate_perturbations',
+           'f_uap', 'f_uap_step', 'load_perturbation', 'plot_perturbations', 'save_perturbation']
