@@ -119,7 +119,7 @@ def coam_update(model, x, label: int, mask: torch.Tensor, eps: float, momentum: 
         if trace is not None: trace.append((adjacent, m, step.abs().max().item() - eps))
     return project_ball(mask + d, eps)
 
-# %% ../nbs/12_defenses.ipynb #6cd902ff
+# %% ../nbs/12_defenses.ipynb #6916aff9
 def coam_masks(model, ds, eps: float, num_classes: int, momentum: float = 1.5, masks: torch.Tensor | None = None,
                steps: int = 50, seed: int = 0, device=None, trace: list | None = None) -> torch.Tensor:
     "Stage 1: class masks (num_classes, C, H, W) by Algorithm 1 over `ds` (shuffled); `trace` as in `coam_update`."
@@ -145,17 +145,42 @@ class CoAMHook(Hook):
     subset_size: int = 1000   # training images the masks are made on, each epoch
     steps: int = 50           # Algorithm 1's steps at most, per image
     seed: int = 0             # seeds the subset and its order (advanced per epoch)
+    refreshes: int = 1        # mask refreshes per epoch, on subset_size/refreshes images each (1: the seed's schedule)
     masks: torch.Tensor = field(default=None, init=False, repr=False, compare=False)   # (num_classes, C, H, W)
+    _state: dict = field(default_factory=dict, init=False, repr=False, compare=False)   # the epoch's data, batches
 
     def __post_init__(self):
         self.eps, self.momentum = check_float('eps', self.eps, 0, 1), check_float('momentum', self.momentum, 1)
         self.subset_size, self.steps = check_int('subset_size', self.subset_size, 1), check_int('steps', self.steps, 1)
         self.seed = check_int('seed', self.seed, 0)
+        self.refreshes = check_int('refreshes', self.refreshes, 1, self.subset_size)
+
+    @property
+    def config(self) -> dict:
+        "The settings; `refreshes` only when it is not the seed's 1, so the seed's schedule keeps its cache key."
+        return {k: v for k, v in super().config.items() if k != 'refreshes' or v != 1}
+
+    def refresh(self, model, part: int = 0):
+        "Remake the masks on this epoch's `part`-th subset (of `refreshes`), starting from the current masks."
+        ds, epoch = self._state['train_ds'], self._state['epoch']
+        seed = self.seed + epoch * self.refreshes + part      # the seed's schedule (refreshes=1): seed + epoch
+        sub = balanced_subset(ds, max(self.subset_size // self.refreshes, 1), seed)
+        dev = next(model.parameters()).device
+        self.masks = coam_masks(model, sub, self.eps, ds.info.num_classes, momentum=self.momentum, masks=self.masks,
+                                steps=self.steps, seed=seed, device=dev)
 
     def on_epoch_start(self, model, epoch, train_ds):
-        sub = balanced_subset(train_ds, self.subset_size, self.seed + epoch)
-        dev = next(model.parameters()).device
-        self.masks = coam_masks(model, sub, self.eps, train_ds.info.num_classes, momentum=self.momentum,
-                                masks=self.masks, steps=self.steps, seed=self.seed + epoch, device=dev)
+        self._state.update(train_ds=train_ds, epoch=epoch, batch=0, part=0)
+        self.refresh(model)
 
-    def __call__(self, model, x, y): return apply_perturbation(x, y, self.masks.to(x)), y
+    def __call__(self, model, x, y):
+        st = self._state
+        if self.refreshes > 1:
+            batches = -(-len(st['train_ds']) // len(x)) if st['batch'] == 0 else st['batches']   # from the first batch
+            st['batches'] = batches
+            due = (st['part'] + 1) * batches / self.refreshes          # the next refresh's batch
+            if st['part'] + 1 < self.refreshes and st['batch'] >= due:
+                st['part'] += 1
+                self.refresh(model, st['part'])
+        st['batch'] = st.get('batch', 0) + 1
+        return apply_perturbation(x, y, self.masks.to(x)), y
