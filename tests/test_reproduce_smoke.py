@@ -73,8 +73,8 @@ def test_benchmarks_report(smoke):
 
 def test_coam_report(smoke):
     rep = smoke[0]/'r1'/'coam'
-    for name in ('table1', 'table2', 'table2_per_seed', 'table4', 'accuracy_vs_eps', 'claims', 'uat_step_sweep',
-                 'convergence'):
+    for name in ('table1', 'table1_per_seed', 'table2', 'table2_per_seed', 'table4', 'table4_per_seed',
+                 'accuracy_vs_eps', 'claims', 'uat_step_sweep', 'convergence'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
     for name in ('coam_masks', 'uaps', 'accuracy_vs_eps', 'training_curves', 'convergence'):
         assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
@@ -82,9 +82,12 @@ def test_coam_report(smoke):
     assert list(t2['model']) == ['Clean', 'Madry', 'SAT', 'UAT', 'Ours (CoAM)']
     cols = ['Clean', 'C-UAP', 'F-UAP', 'CD-UAP targeted (0–4)', 'CD-UAP kept (5–9)']   # CD-UAP on each half
     assert t2[cols].apply(lambda c: c.between(0, 1)).all().all()
-    t1 = pd.read_csv(rep/'table1.csv')   # He et al.'s boundary distance: unreached counted as 255, never blanked
-    assert {'BD (dist-16)/127.5', 'BD mean', 'BD median', 'unreached share'} <= set(t1.columns)
-    assert (t1['BD mean'].dropna() <= 255).all()
+    for name in ('table1_per_seed', 'table4_per_seed'):   # He et al.'s: unreached counted as 255
+        t = pd.read_csv(rep/f'{name}.csv')
+        assert {'seed', 'BD (dist-16)/127.5', 'BD mean', 'BD median', 'unreached share'} <= set(t.columns), name
+        assert (t['BD mean'].dropna() <= 255).all() and (t['unreached share'].dropna().between(0, 1)).all(), name
+    t1 = pd.read_csv(rep/'table1.csv')   # mean ± std over the seeds, beside the paper's columns
+    assert {'RC', 'BD (dist-16)/127.5', 'paper RC', 'paper BD'} <= set(t1.columns)
     claims = pd.read_csv(rep/'claims.csv')
     assert len(claims) == 9 and set(claims['verdict']) <= set(VERDICTS)
 
