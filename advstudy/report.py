@@ -17,7 +17,7 @@ from .core import atomic_write, check_bool, check_float
 
 # %% auto #0
 __all__ = ['VERDICTS', 'LEVEL', 'RULE', 'to_markdown', 'save_table', 'save_figure', 'env_versions', 'check_verdict', 'compare',
-           'combine', 'ordering', 'trend', 'threshold', 'run_was_cold', 'Report']
+           'combine', 'ordering', 'trend', 'threshold', 'mean_std', 'run_was_cold', 'Report']
 
 # %% ../nbs/13_report.ipynb #f3522105
 def _fmt(v):
@@ -210,14 +210,33 @@ def threshold(value,                 # one deterministic measurement (no seeds o
     sign = ('≥' if ok else '<') if at_least else ('≤' if ok else '>')
     return ('holds' if ok else 'does not hold'), f"{name} {_num(value, 6)} {sign} {_num(bound, 6)}, one measurement"
 
-# %% ../nbs/13_report.ipynb #3c087a42
+# %% ../nbs/13_report.ipynb #2fbfeb62
+def mean_std(df: pd.DataFrame,   # one row per seed (or round) and group
+             by,                 # the column (or columns) naming a group; rows keep the groups' first-seen order
+             cols,               # the measured columns
+             digits: int = 3,    # decimals shown
+            ) -> pd.DataFrame:
+    "One row per group of `by`: each of `cols` as 'mean ± std' over the group's rows, with `n`, the rows it holds."
+    if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    by, cols = ([c] if isinstance(c, str) else list(c) for c in (by, cols))
+    for name, col in [*(('by', b) for b in by), *(('cols', c) for c in cols)]:
+        if col not in df.columns: raise ValueError(f"{name} must name columns of df {list(df.columns)}, got {col!r}")
+    g = df.groupby(by, sort=False)[cols]
+    mu, sd, n = g.mean(), g.std(ddof=1).fillna(0), g.size()
+    rows = []
+    for k in mu.index:
+        keys = dict(zip(by, k if isinstance(k, tuple) else (k,)))
+        rows.append({**keys, **{c: f"{mu.loc[k, c]:.{digits}f} ± {sd.loc[k, c]:.{digits}f}" for c in cols}, 'n': n[k]})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/13_report.ipynb #a21a14a7
 def run_was_cold(run: dict) -> bool:
     "Whether a `metrics.json` run record is cold: nothing it used came from a cache older than the run."
     if not isinstance(run, dict): raise TypeError(f"run must be a dict (metrics['run']), got {type(run).__name__}")
     if 'computed' in run and 'loaded' in run: return not set(run['loaded']) - set(run['computed'])
     return bool(run.get('cold'))
 
-# %% ../nbs/13_report.ipynb #76500736
+# %% ../nbs/13_report.ipynb #3f9990dc
 class Report:
     "Collects one study's outputs under `out_dir` and writes `metrics.json` on `finish()`."
     def __init__(self, study: str, out_dir, config: dict | None = None):

@@ -19,7 +19,7 @@ from .evaluate import evaluate
 # %% auto #0
 __all__ = ['TrainConfig', 'lr_factor', 'make_optimizer', 'Hook', 'fit', 'data_fingerprint', 'checkpoint_path', 'train_cached']
 
-# %% ../nbs/04_train.ipynb #7813cfce
+# %% ../nbs/04_train.ipynb #8ce1b72d
 @dataclass(frozen=True)
 class TrainConfig:
     model: str                        # a name in the model registry
@@ -35,6 +35,7 @@ class TrainConfig:
     augment: bool = False             # random crops and flips (CIFAR-10)
     seed: int = 0                     # model initialization and batch order
     init: str | None = None           # a local weights file to start from (fine-tuning); its content joins the key
+    width: float = 1.0                # the architecture's channel multiplier (`create_model`); 1 leaves keys unchanged
     def __post_init__(self):
         if self.init is not None and not isinstance(self.init, str):
             raise TypeError(f"init must be a path (str) or None, got {type(self.init).__name__}")
@@ -47,6 +48,7 @@ class TrainConfig:
         check_float('momentum', self.momentum, 0, 1)
         check_float('weight_decay', self.weight_decay, 0)
         check_float('gamma', self.gamma, 0, 1, lo_open=True)
+        check_float('width', self.width, 0, 4, lo_open=True)
         if any(not 0 < m < 1 for m in self.milestones):
             raise ValueError(f"milestones must be fractions in (0, 1), got {self.milestones}")
 
@@ -99,7 +101,7 @@ def _update(model, opt, hook: Hook, batch: tuple) -> tuple:
     correct = (logits.argmax(1) == y).sum().item() if logits is not None else float('nan')
     return loss.item() * len(y), correct
 
-# %% ../nbs/04_train.ipynb #df4b2d19
+# %% ../nbs/04_train.ipynb #062f32c6
 def fit(model, train_ds, cfg: TrainConfig, val_ds=None, hook: Hook | None = None, device=None,
         progress: bool = True, after_epoch=None) -> list:
     """Train `model` in place by `cfg` and `hook`; returns the per-epoch history (loss, accuracies, lr, times).
@@ -137,13 +139,15 @@ def fit(model, train_ds, cfg: TrainConfig, val_ds=None, hook: Hook | None = None
         rec = {'epoch': epoch + 1, 'lr': opt.param_groups[0]['lr'], 'loss': tot['loss'] / tot['n'],
                'train_acc': tot['correct'] / tot['n'], 'time_adv': tot['time_adv'], 'time_update': tot['time_update'],
                'time_epoch': time.perf_counter() - t0}
-        if val_ds is not None: rec['val_acc'] = evaluate(model, val_ds, device=dev)['clean_acc']
+        if val_ds is not None:
+            val = evaluate(model, val_ds, device=dev)
+            rec['val_acc'], rec['val_loss'] = val['clean_acc'], val['clean_loss']
         if after_epoch is not None: rec.update(after_epoch(model.eval(), epoch + 1))   # measured in eval mode
         history.append(rec)
     model.eval()
     return history
 
-# %% ../nbs/04_train.ipynb #dd2e1140
+# %% ../nbs/04_train.ipynb #ed6e2e57
 def data_fingerprint(ds) -> dict:
     "What identifies a dataset in a cache key: its `DatasetInfo`, size, and a hash of its pixels and labels (or files)."
     h = hashlib.sha256()
@@ -163,6 +167,7 @@ def checkpoint_path(cfg: TrainConfig, train_ds, hook: Hook | None = None, cache=
     if not isinstance(hook, Hook): raise TypeError(f"hook must be an advstudy.train.Hook, got {type(hook).__name__}")
     train = asdict(cfg)
     init = train.pop('init')          # keys of configs without `init` are unchanged by its arrival
+    if train['width'] == 1: train.pop('width')   # nor those of full-width models by `width`'s
     if init and not Path(init).is_file():
         raise FileNotFoundError(f"init must be an existing weights file, got {init!r}")
     if init: train['init'] = hashlib.sha256(Path(init).read_bytes()).hexdigest()[:16]   # the weights, not their path
@@ -171,7 +176,7 @@ def checkpoint_path(cfg: TrainConfig, train_ds, hook: Hook | None = None, cache=
     key = config_key(parts)
     return Path(cache or cache_dir())/'models'/f"{cfg.model}-{train_ds.info.name}-{hook.method}-{key}.pt"
 
-# %% ../nbs/04_train.ipynb #6dbe1e85
+# %% ../nbs/04_train.ipynb #ea5682a5
 def train_cached(cfg: TrainConfig, train_ds, val_ds=None, hook: Hook | None = None, device=None, cache=None,
                  progress: bool = True, after_epoch=None, after_epoch_key: dict | None = None):
     """The model trained by `cfg` and `hook` on `train_ds` (loaded if cached, else trained and saved), history, loaded.
@@ -183,7 +188,7 @@ def train_cached(cfg: TrainConfig, train_ds, val_ds=None, hook: Hook | None = No
     path = checkpoint_path(cfg, train_ds, hook, cache, after_epoch_key=after_epoch_key)
     dev = get_device(device)
     seed_everything(cfg.seed)
-    model = model_for(cfg.model, train_ds.info)
+    model = model_for(cfg.model, train_ds.info, width=cfg.width)
     if path.exists():
         ck = torch.load(path, map_location='cpu', weights_only=True)
         model.load_state_dict(ck['state_dict'])

@@ -14,7 +14,11 @@ from advstudy.core import cached
 from advstudy.study import setup_study, study_budget
 from advstudy.evaluate import per_class_accuracy, eps_sweep
 from advstudy.reproduce import reproduce, main
-from advstudy.report import compare, ordering, combine, threshold, trend
+from advstudy.report import compare, ordering, combine, threshold, trend, mean_std
+from advstudy.regularize import Regularized, weight_penalty, activity_ratio, weight_density, layer_of
+from advstudy.attribution import gradcam, occlusion, ssd, blur
+from advstudy.evaluate import craft, accuracy
+from advstudy.data import append_images
 
 model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
 x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
@@ -96,6 +100,27 @@ CASES = [
     (lambda: per_class_accuracy(torch.tensor([0]), torch.tensor([0, 1]), 2), ValueError, 'same shape'),
     (lambda: eps_sweep(model, None, None, []), ValueError, 'eps_values must hold at least one'),
     (lambda: reproduce(profile='fast'), ValueError, 'profile must be one of'),
+    (lambda: weight_penalty(model, l1=-0.01), ValueError, 'l1 must be in [0, inf]'),
+    (lambda: Regularized(l2=-1), ValueError, 'l2 must be in [0, inf]'),
+    (lambda: Regularized(activity=-1e-5, layer='1'), ValueError, 'activity must be in [0, inf]'),
+    (lambda: Regularized(activity=1e-5), ValueError, 'layer must name the module'),
+    (lambda: layer_of(model, 'features.9'), ValueError, 'layer must name a submodule'),
+    (lambda: activity_ratio(model, x, 'nope'), ValueError, 'layer must name a submodule'),
+    (lambda: weight_density(model, threshold=-1), ValueError, 'threshold must be in [0, inf]'),
+    (lambda: occlusion(model, x, window=3), ValueError, 'window must be in [1, 2]'),
+    (lambda: occlusion(model, x, window=1, stride=0), ValueError, 'stride must be in [1, 2]'),
+    (lambda: occlusion(model, x, window=1, baseline=-0.5), ValueError, 'baseline must be in [0, 1]'),
+    (lambda: occlusion(model, x, window=1, target=3), ValueError, 'target must be in [0, 2]'),
+    (lambda: gradcam(model, x), ValueError, 'layer must be a module'),
+    (lambda: ssd(x, x[:1]), ValueError, 'a and b must be'),
+    (lambda: blur(x, sigma=0), ValueError, 'sigma must be in (0'),
+    (lambda: craft(None, None), TypeError, 'attack must be a callable'),
+    (lambda: accuracy(model, x, y[:1]), ValueError, 'labels must be a (N,) tensor'),
+    (lambda: append_images(ImageSet(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2), None), x * 2, y),
+     ValueError, 'images must be in [0, 1]'),
+    (lambda: mean_std(None, 'a', 'b'), TypeError, 'df must be a pandas DataFrame'),
+    (lambda: create_model('resnet18', width=5), ValueError, 'width must be in (0, 4]'),
+    (lambda: TrainConfig('resnet18', width=0), ValueError, 'width must be in (0, 4]'),
     (lambda: reproduce(only=['nonexistent']), ValueError, 'study must be one of'),
     (lambda: reproduce(dataset='mnist'), ValueError, 'dataset must be one of'),
     (lambda: compare([], [1.0]), ValueError, 'a must hold at least one value'),

@@ -92,6 +92,26 @@ def test_coam_report(smoke):
     assert len(claims) == 9 and set(claims['verdict']) <= set(VERDICTS)
 
 
+def test_regularization_report(smoke):
+    rep = smoke[0]/'r1'/'regularization'
+    for name in ('fig1_sparsity', 'table1', 'table1_per_seed', 'table1_before_retraining', 'table2', 'table2_per_seed',
+                 'claims'):
+        assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
+    for name in ('fig1_sparsity', 'fig2_grid', 'fig3_vgg_training', 'fig4_sliding_patch', 'fig5_gradcam'):
+        assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
+    per_seed = pd.read_csv(rep/'table1_per_seed.csv')   # 2 seeds × 3 architectures × 4 regularizers × 2 stages
+    assert len(per_seed) == 48 and set(per_seed['stage']) == {'trained', 'retrained'}
+    assert per_seed[['clean', 'DeepFool', 'FGSM', 'PGD']].apply(lambda c: c.between(0, 100)).all().all()
+    t1 = pd.read_csv(rep/'table1.csv')
+    assert len(t1) == 12 and list(t1['paper PGD'][:4]) == [18.0, 28.4, 13.2, 38.2]
+    t2 = pd.read_csv(rep/'table2.csv')
+    assert set(t2['method']) == {'sliding patch', 'Grad-CAM'} and 'all architectures' in set(t2['model'])
+    ssd = pd.read_csv(rep/'table2_per_seed.csv')
+    assert (ssd['ssd'] >= 0).all() and (ssd['ssd'] <= 28 * 28).all()   # maps in [0, 1]: at most one per pixel
+    claims = pd.read_csv(rep/'claims.csv')
+    assert len(claims) == 7 and set(claims['verdict']) <= set(VERDICTS)
+
+
 def test_coam_table3_runs_on_an_imagenet_folder(smoke):
     rep = smoke[0]/'r1'/'coam'
     t3 = pd.read_csv(rep/'table3.csv')
@@ -128,3 +148,21 @@ def test_second_run_loads_and_is_identical(smoke):
     assert not m2['run']['cold'] and not m2['run']['computed'] and {'train', 'attacks'} <= set(m2['run']['phases'])
     for name in ('results', 'eps_sweep', 'bim_steps_sweep', 'claims'):
         assert (tmp/'r1'/'fgsm_bim'/f'{name}.csv').read_text() == (tmp/'r2'/'fgsm_bim'/f'{name}.csv').read_text(), name
+
+
+def test_regularization_runs_on_generated_cifar10(tmp_path):
+    "The paper profile's dataset path (3-channel 32×32 CIFAR-10 batches) through the whole study, on files made here."
+    import numpy as np
+    from advstudy.data import write_cifar_batches
+    rng = np.random.default_rng(0)
+    for train, n in ((True, 600), (False, 100)):
+        x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        write_cifar_batches(tmp_path/'data'/'cifar-10-batches-py', x, np.arange(n) % 10, train=train)
+    env = {'ADVSTUDY_DATA': str(tmp_path/'data'), 'ADVSTUDY_CACHE': str(tmp_path/'cache')}
+    r = run_cli(['reproduce', '--profile', 'smoke', '--only', 'regularization', '--dataset', 'cifar10',
+                 '--reports', str(tmp_path/'reports')], env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rep = tmp_path/'reports'/'regularization'
+    t2 = pd.read_csv(rep/'table2_per_seed.csv')
+    assert (t2['ssd'] <= 32 * 32).all() and len(pd.read_csv(rep/'claims.csv')) == 7
+    assert json.loads((rep/'metrics.json').read_text())['config']['dataset'] == 'cifar10'
