@@ -19,6 +19,8 @@ from advstudy.regularize import Regularized, weight_penalty, activity_ratio, wei
 from advstudy.attribution import gradcam, occlusion, ssd, blur
 from advstudy.evaluate import craft, accuracy
 from advstudy.data import append_images
+from advstudy.advprop import AdvPropHook, convert_dual_bn, aux_bn, fgsm_objective_hook
+from advstudy.corruptions import corrupt, mce
 
 model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
 x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
@@ -119,6 +121,14 @@ CASES = [
     (lambda: append_images(ImageSet(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2), None), x * 2, y),
      ValueError, 'images must be in [0, 1]'),
     (lambda: mean_std(None, 'a', 'b'), TypeError, 'df must be a pandas DataFrame'),
+    (lambda: convert_dual_bn(model), ValueError, 'model must hold a BatchNorm2d to convert'),
+    (lambda: aux_bn(model).__enter__(), ValueError, 'model must hold DualBatchNorm2d layers'),
+    (lambda: AdvPropHook(alpha=0), ValueError, 'alpha must be in (0, 1]'),
+    (lambda: fgsm_objective_hook(weight=-0.1), ValueError, 'weight must be in [0, 1]'),
+    (lambda: corrupt(x, 'contrast', 6), ValueError, 'severity must be in [1, 5]'),
+    (lambda: corrupt(x, 'fog', 1), ValueError, 'corruption must be one of'),
+    (lambda: corrupt(x * 3, 'contrast', 1), ValueError, 'images must be in [0, 1]'),
+    (lambda: mce({'a': [0.1] * 5}, {'b': [0.1] * 5}), ValueError, 'errors and baseline must be dicts over the same'),
     (lambda: create_model('resnet18', width=5), ValueError, 'width must be in (0, 4]'),
     (lambda: TrainConfig('resnet18', width=0), ValueError, 'width must be in (0, 4]'),
     (lambda: reproduce(only=['nonexistent']), ValueError, 'study must be one of'),
