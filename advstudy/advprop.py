@@ -16,7 +16,7 @@ from .attacks.gradient import pgd
 # %% auto #0
 __all__ = ['DualBatchNorm2d', 'dual_layers', 'convert_dual_bn', 'main_state_dict', 'aux_bn', 'AdvPropHook', 'fgsm_objective_hook']
 
-# %% ../nbs/24_advprop.ipynb #52b8cf17
+# %% ../nbs/24_advprop.ipynb #bf95b8c6
 class DualBatchNorm2d(nn.BatchNorm2d):
     "A `BatchNorm2d` (its keys unchanged) with an auxiliary twin `aux`, used while `route == 'aux'`."
     def __init__(self, num_features: int, **kw):
@@ -61,7 +61,9 @@ def main_state_dict(model: nn.Module) -> dict:
 def aux_bn(model: nn.Module):
     "Every `DualBatchNorm2d` of `model` normalizes through its twin inside the block; the routes are restored after."
     layers = dual_layers(model)
-    if not layers: raise ValueError("model must hold DualBatchNorm2d layers (convert it with convert_dual_bn)")
+    if not layers:
+        raise ValueError("model must hold DualBatchNorm2d layers: convert it with convert_dual_bn, or build it with "
+                         "create_model(..., dual_bn=True) / TrainConfig(..., dual_bn=True)")
     before = [m.route for m in layers]
     for m in layers: m.route = 'aux'
     try: yield model

@@ -33,7 +33,7 @@ class Normalized(nn.Module):
         "The layer whose output Grad-CAM attributes to (set by each architecture)."
         return self.net.gradcam_layer
 
-# %% ../nbs/02_models.ipynb #cd088848
+# %% ../nbs/02_models.ipynb #ef82c840
 MODELS = {}
 
 def register_model(name: str):
@@ -51,6 +51,7 @@ def create_model(name: str,               # a registered architecture (`MODELS`)
                  std=None,                # per-channel std of the normalization (default 0.5)
                  channels_last: bool = True,   # weights in channels-last memory format (faster convolutions)
                  width: float = 1.0,      # channel multiplier in (0, 4], for the builders that take `width`
+                 dual_bn: bool = False,   # every BatchNorm2d with an auxiliary twin (AdvProp, `advstudy.advprop`)
                 ) -> Normalized:
     "Model `name` for `in_channels`×`input_size`² images in [0,1], normalized by `mean`/`std` (default 0.5)."
     check_choice('name', name, MODELS)
@@ -69,6 +70,9 @@ def create_model(name: str,               # a registered architecture (`MODELS`)
         raise ValueError(f"width must be 1 for {name} (it has no multiplier), got {width}")
     sized = {'width': width} if takes_width else {}
     model = Normalized(MODELS[name](num_classes, in_channels, input_size, **sized), mean, std)
+    if check_bool('dual_bn', dual_bn):
+        from advstudy.advprop import convert_dual_bn    # imported here: advprop builds on the training loop
+        convert_dual_bn(model)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 def model_for(name: str, info, **kw) -> Normalized:

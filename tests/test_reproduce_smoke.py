@@ -112,6 +112,19 @@ def test_regularization_report(smoke):
     assert len(claims) == 7 and set(claims['verdict']) <= set(VERDICTS)
 
 
+def test_advprop_report(smoke):
+    rep = smoke[0]/'r1'/'advprop'
+    for name in ('table1', 'table1_per_seed', 'corruption_errors', 'attacker_strength', 'claims'):
+        assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
+    for name in ('training_curves', 'accuracy_vs_severity', 'corruption_examples', 'bn_statistics'):
+        assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
+    per_seed = pd.read_csv(rep/'table1_per_seed.csv')
+    assert (per_seed[per_seed.method == 'Vanilla']['mCE'] == 100).all()   # the baseline of the mCE
+    assert per_seed[['clean', 'FGSM', 'PGD-10']].apply(lambda c: c.between(0, 100)).all().all()
+    claims = pd.read_csv(rep/'claims.csv')
+    assert len(claims) == 6 and set(claims['verdict']) <= set(VERDICTS)
+
+
 def test_coam_table3_runs_on_an_imagenet_folder(smoke):
     rep = smoke[0]/'r1'/'coam'
     t3 = pd.read_csv(rep/'table3.csv')
