@@ -11,7 +11,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from .core import check_int, check_choice
 
 # %% auto #0
-__all__ = ['OPS', 'GRANULARITIES', 'SEED_TABLE4', 'make_op', 'check_arch', 'NarBlock', 'NarResNet', 'count', 'seed_vector']
+__all__ = ['OPS', 'GRANULARITIES', 'SEED_TABLE4', 'make_op', 'check_arch', 'NarBlock', 'NarResNet', 'count', 'seed_vector',
+           'SuperBlock', 'NarSupernet', 'child_state_dict', 'Controller', 'reinforce_step', 'SearchConfig', 'search',
+           'derive', 'child']
 
 # %% ../nbs/27_nar.ipynb #5cfcf9ea
 OPS = ('conv3x3', 'depthwise3x3', 'max3x3', 'avg3x3')   # the seed's operator codes 0, 1, 2, 3
@@ -106,3 +108,192 @@ def seed_vector(vector, granularity: str) -> tuple:
     if not isinstance(vector, (list, tuple)) or len(vector) != n - 1:
         raise ValueError(f"vector must hold the seed's {n - 1} codes for granularity {granularity!r}, got {vector!r}")
     return check_arch((*vector, 0), granularity)
+
+# %% ../nbs/27_nar.ipynb #a32dd6f4
+class SuperBlock(nn.Module):
+    "A basic block holding every candidate operator (and its BN) at each of its two positions."
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.ops1 = nn.ModuleList(make_op(c, cin, cout, stride) for c in range(len(OPS)))
+        self.bns1 = nn.ModuleList(nn.BatchNorm2d(cout) for _ in OPS)
+        self.ops2 = nn.ModuleList(make_op(c, cout, cout) for c in range(len(OPS)))
+        self.bns2 = nn.ModuleList(nn.BatchNorm2d(cout) for _ in OPS)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+    def forward(self, x, ops: tuple):
+        out = F.relu(self.bns1[ops[0]](self.ops1[ops[0]](x)))
+        return F.relu(self.bns2[ops[1]](self.ops2[ops[1]](out)) + self.shortcut(x))
+
+class NarSupernet(nn.Module):
+    "NAR's shared-weight supernet over ResNet-18: `forward(x, arch)` runs the child `arch` names."
+    def __init__(self, granularity: str = 'conv', num_classes: int = 1000, in_channels: int = 3, width: float = 1.0,
+                 imagenet_stem: bool = True):
+        super().__init__()
+        self.granularity = check_choice('granularity', granularity, GRANULARITIES)
+        template = NarResNet([0] * GRANULARITIES[granularity], granularity, num_classes=num_classes,
+                             in_channels=in_channels, width=width, imagenet_stem=imagenet_stem)
+        self.stem, self.fc = template.stem, template.fc
+        self.blocks = nn.ModuleList(SuperBlock(b.op1.in_channels, b.op1.out_channels, b.op1.stride[0])
+                                    for b in template.blocks)
+    def forward(self, x, arch):
+        arch = check_arch(arch, self.granularity)
+        per_conv = [a for a in arch for _ in range(2)] if self.granularity == 'block' else list(arch)
+        x = self.stem(x)
+        for i, block in enumerate(self.blocks): x = block(x, (per_conv[2 * i], per_conv[2 * i + 1]))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+def child_state_dict(supernet: NarSupernet, arch) -> dict:
+    "The weights of child `arch` inside `supernet`, keyed as a standalone `NarResNet`'s."
+    arch = check_arch(arch, supernet.granularity)
+    per_conv = [a for a in arch for _ in range(2)] if supernet.granularity == 'block' else list(arch)
+    out = {}
+    for key, value in supernet.state_dict().items():
+        parts = key.split('.')
+        if parts[0] == 'blocks' and parts[2] in ('ops1', 'bns1', 'ops2', 'bns2'):
+            i, slot, code = int(parts[1]), parts[2], int(parts[3])
+            if code != per_conv[2 * i + (slot[-1] == '2')]: continue          # another operator's weights
+            key = '.'.join(['blocks', parts[1], slot.replace('ops', 'op').replace('bns', 'bn'), *parts[4:]])
+        out[key] = value
+    return out
+
+# %% ../nbs/27_nar.ipynb #e293ad6c
+class Controller(nn.Module):
+    "ENAS's controller: an LSTM cell sampling one of `n_ops` operators per position, logits tanh_c·tanh(z / T)."
+    def __init__(self,
+                 positions: int,             # operator choices per architecture (8 or 16)
+                 n_ops: int = len(OPS),      # candidates per position
+                 hidden: int = 64,           # LSTM width (ENAS: 100; NNI: 64)
+                 temperature: float = 5.0,   # logits are divided by it
+                 tanh_c: float = 2.5):       # then squashed to (−tanh_c, tanh_c)
+        super().__init__()
+        self.positions, self.n_ops = check_int('positions', positions, 1), check_int('n_ops', n_ops, 2)
+        self.temperature, self.tanh_c = temperature, tanh_c
+        self.lstm = nn.LSTMCell(hidden, hidden)
+        self.embed = nn.Embedding(n_ops + 1, hidden)      # the operators, and a start token
+        self.head = nn.Linear(hidden, n_ops)
+
+    def _logits(self, h):
+        return self.tanh_c * torch.tanh(self.head(h) / self.temperature)
+
+    def sample(self, generator=None, greedy: bool = False) -> tuple:
+        "(arch, summed log-probability, summed entropy, per-position probabilities) of one sampled architecture."
+        hidden = self.lstm.hidden_size
+        h, c = torch.zeros(1, hidden), torch.zeros(1, hidden)
+        inp = self.embed(torch.tensor([self.n_ops]))
+        arch, logp, ent, probs = [], 0.0, 0.0, []
+        for _ in range(self.positions):
+            h, c = self.lstm(inp, (h, c))
+            dist = torch.distributions.Categorical(logits=self._logits(h))
+            choice = dist.probs.argmax(1) if greedy else torch.multinomial(dist.probs, 1, generator=generator)[0]
+            logp = logp + dist.log_prob(choice).sum()
+            ent = ent + dist.entropy().sum()
+            probs.append(dist.probs.detach()[0])
+            arch.append(int(choice))
+            inp = self.embed(choice)
+        return tuple(arch), logp, ent, torch.stack(probs)
+
+def reinforce_step(controller: Controller, optimizer, logp, entropy, reward: float, baseline: float | None,
+                   decay: float = 0.95, entropy_weight: float = 1e-4) -> float:
+    "One REINFORCE update, −log p·(R − b) with R = reward + entropy bonus; returns the new EMA baseline b."
+    reward = reward + entropy_weight * float(entropy)
+    baseline = reward if baseline is None else decay * baseline + (1 - decay) * reward
+    loss = -logp * (reward - baseline)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return baseline
+
+# %% ../nbs/27_nar.ipynb #02cb6122
+from dataclasses import dataclass
+from .data import iterate_batches
+
+@dataclass(frozen=True)
+class SearchConfig:
+    "How NAR searches: shared-weight training alternating with controller training."
+    epochs: int = 4                 # alternations after PreTrain
+    pretrain_epochs: int = 0        # uniformly sampled children first (the seed's PreTrain; 0: none)
+    batch_size: int = 64            # shared-weight training batch
+    lr: float = 0.05                # the supernet's SGD rate (momentum 0.9, Nesterov)
+    controller_steps: int = 20      # REINFORCE updates per epoch
+    controller_lr: float = 1e-3     # the controller's Adam rate
+    val_batch: int = 256            # held-out images per reward
+    flops_weight: float = 0.0       # reward −= flops_weight · MACs / all-conv3×3 MACs (0: the seed's reward)
+    entropy_weight: float = 1e-4    # ENAS's entropy bonus
+    baseline_decay: float = 0.95    # the EMA baseline's decay
+    seed: int = 0                   # sampling, batches and initialization
+    def __post_init__(self):
+        for name in ('epochs', 'pretrain_epochs', 'controller_steps', 'seed'): check_int(name, getattr(self, name), 0)
+        for name in ('batch_size', 'val_batch'): check_int(name, getattr(self, name), 1)
+
+@torch.no_grad()
+def _accuracy(supernet, arch, x, y) -> float:
+    supernet.eval()
+    return (supernet(x, arch).argmax(1) == y).float().mean().item()
+
+def search(supernet: NarSupernet, controller: Controller, train_ds, val_ds, cfg: SearchConfig, input_size: int,
+           progress: bool = False) -> list:
+    "Train `supernet` and `controller` by `cfg` in place; returns one log record per epoch."
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.SGD(supernet.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True)
+    copt = torch.optim.Adam(controller.parameters(), lr=cfg.controller_lr)
+    n, g = controller.positions, supernet.granularity
+    base_macs, macs = count(NarResNet([0] * n, g, imagenet_stem=False), input_size)['macs'], {}
+    cost = lambda a: macs.setdefault(a, count(NarResNet(a, g, imagenet_stem=False), input_size)['macs']) / base_macs
+    xv, yv = val_ds.batch(range(min(cfg.val_batch, len(val_ds))))
+    baseline, log = None, []
+    for epoch in range(cfg.pretrain_epochs + cfg.epochs):
+        pretrain = epoch < cfg.pretrain_epochs
+        supernet.train()
+        for x, y in iterate_batches(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch):
+            with torch.no_grad():
+                arch = (tuple(torch.randint(len(OPS), (n,), generator=gen).tolist()) if pretrain
+                        else controller.sample(gen)[0])
+            loss = F.cross_entropy(supernet(x, arch), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        rewards = []
+        for _ in range(0 if pretrain else cfg.controller_steps):
+            arch, logp, ent, _ = controller.sample(gen)
+            reward = _accuracy(supernet, arch, xv, yv) - cfg.flops_weight * cost(arch)
+            baseline = reinforce_step(controller, copt, logp, ent, reward=reward, baseline=baseline,
+                                      decay=cfg.baseline_decay, entropy_weight=cfg.entropy_weight)
+            rewards.append(reward)
+        with torch.no_grad(): likely, _, ent, probs = controller.sample(greedy=True)
+        mean_reward = sum(rewards) / len(rewards) if rewards else None   # PreTrain: no controller step
+        log.append({'epoch': epoch + 1, 'phase': 'pretrain' if pretrain else 'search', 'probs': probs.tolist(),
+                    'entropy': float(ent) / n, 'most_likely': list(likely), 'reward_mean': mean_reward,
+                    'baseline': baseline})
+        if progress: print(f"epoch {epoch + 1}: {log[-1]['phase']}, most likely {likely}, entropy {float(ent) / n:.3f}")
+    return log
+
+@torch.no_grad()
+def derive(supernet: NarSupernet, controller: Controller, val_ds, samples: int = 20, seed: int = 0,
+           val_batch: int = 512) -> dict:
+    "ENAS's derivation: `samples` sampled children scored on held-out images; the best, and the most likely one."
+    samples = check_int('samples', samples, 1)
+    gen = torch.Generator().manual_seed(check_int('seed', seed, 0))
+    xv, yv = val_ds.batch(range(min(val_batch, len(val_ds))))
+    scored = {}
+    for _ in range(samples):
+        arch = controller.sample(gen)[0]
+        if arch not in scored: scored[arch] = _accuracy(supernet, arch, xv, yv)
+    best = max(scored, key=scored.get)
+    likely = controller.sample(greedy=True)[0]
+    return {'best': list(best), 'best_val_acc': scored[best], 'most_likely': list(likely),
+            'most_likely_val_acc': _accuracy(supernet, likely, xv, yv), 'sampled': len(scored)}
+
+# %% ../nbs/27_nar.ipynb #87896c5f
+from .models import register_model
+
+def child(arch, granularity: str = 'conv') -> str:
+    "Register the standalone model of `arch` in the model registry and return its name."
+    arch = check_arch(arch, granularity)
+    name = f"nar18_{granularity}_{''.join(map(str, arch))}"
+    def build(num_classes, in_channels, input_size, width=1.0):
+        return NarResNet(arch, granularity, num_classes=num_classes, in_channels=in_channels, width=width,
+                         imagenet_stem=input_size >= 64)
+    register_model(name)(build)
+    return name
