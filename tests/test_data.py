@@ -2,7 +2,7 @@
 import gzip, struct
 import numpy as np, torch, pytest
 from advstudy.data import (get_dataset, load_cifar10, load_fashion_mnist, write_cifar_batches, DatasetNotFoundError,
-                           balanced_indices, iterate_batches)
+                           balanced_indices, iterate_batches, _read_idx)
 from advstudy.models import model_for
 from advstudy.train import TrainConfig, fit
 
@@ -70,3 +70,30 @@ def test_balanced_subsets_are_deterministic():
     labels = torch.arange(1000) % 10
     assert torch.equal(balanced_indices(labels, 100, seed=3), balanced_indices(labels, 100, seed=3))
     assert not torch.equal(balanced_indices(labels, 100, seed=3), balanced_indices(labels, 100, seed=4))
+
+
+@pytest.mark.parametrize('content, msg', [(b'not gzip', 'is not a gzip file'),
+                                          (gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 9, 1, 2])), 'says 9'),
+                                          (b'', None)])
+def test_damaged_fashion_mnist_files_are_named(tmp_path, content, msg):
+    path = tmp_path/('t10k-images-idx3-ubyte.gz' if content else 't10k-images-idx3-ubyte')
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as e: _read_idx(path)
+    assert str(path) in str(e.value) and 'get a good copy' in str(e.value)
+    assert msg is None or msg in str(e.value)
+
+
+def test_malicious_cifar_batch_is_refused(tmp_path):
+    import os, pickle
+
+    class Evil:
+        def __reduce__(self): return (os.system, ('touch ' + str(tmp_path/'pwned'),))
+    folder = tmp_path/'cifar-10-batches-py'
+    folder.mkdir()
+    with open(folder/'test_batch', 'wb') as f: pickle.dump({b'data': Evil(), b'labels': []}, f)
+    with pytest.raises(ValueError, match='a CIFAR-10 batch holds only dicts'): load_cifar10(False, root=tmp_path)
+    assert not (tmp_path/'pwned').exists()
+
+
+def test_train_must_be_a_bool():
+    with pytest.raises(TypeError, match='train must be True or False'): get_dataset('fashion_mnist', train='no')
