@@ -204,7 +204,7 @@ def reinforce_step(controller: Controller, optimizer, logp, entropy, reward: flo
     optimizer.step()
     return baseline
 
-# %% ../nbs/27_nar.ipynb #02cb6122
+# %% ../nbs/27_nar.ipynb #58f605ae
 from dataclasses import dataclass
 from .data import iterate_batches
 
@@ -240,7 +240,9 @@ def search(supernet: NarSupernet, controller: Controller, train_ds, val_ds, cfg:
     copt = torch.optim.Adam(controller.parameters(), lr=cfg.controller_lr)
     n, g = controller.positions, supernet.granularity
     base_macs, macs = count(NarResNet([0] * n, g, imagenet_stem=False), input_size)['macs'], {}
-    cost = lambda a: macs.setdefault(a, count(NarResNet(a, g, imagenet_stem=False), input_size)['macs']) / base_macs
+    def cost(a):   # a child's MACs relative to the all-conv3×3 child, counted once per architecture
+        if a not in macs: macs[a] = count(NarResNet(a, g, imagenet_stem=False), input_size)['macs']
+        return macs[a] / base_macs
     xv, yv = val_ds.batch(range(min(cfg.val_batch, len(val_ds))))
     baseline, log = None, []
     for epoch in range(cfg.pretrain_epochs + cfg.epochs):
