@@ -46,10 +46,12 @@ def predict(model, ds, attack=None, batch_size: int = 500, device=None, progress
             if attack is not None: out['adv_logits'].append(_logits(model, attack(x, y)).float().cpu())
     return {k: torch.cat(v) for k, v in out.items() if v}
 
-# %% ../nbs/03_evaluate.ipynb #a8bd8582
+# %% ../nbs/03_evaluate.ipynb #5a74ddbb
 def evaluate(model, ds, attack=None, batch_size: int = 500, device=None, progress: bool = False,
-             desc: str = 'evaluate') -> dict:
-    "Clean (and, with `attack`, adversarial) accuracy over `ds`, overall and per class, and the mean cross-entropy."
+             desc: str = 'evaluate', topk: int | None = None) -> dict:
+    ("Clean (and, with `attack`, adversarial) accuracy over `ds`, overall and per class, and the mean cross-entropy; "
+     "with `topk`, the top-k accuracy too (`clean_top{k}`, `adv_top{k}`).")
+    if topk is not None: topk = check_int('topk', topk, 1)
     p = predict(model, ds, attack, batch_size, device=device, progress=progress, desc=desc)
     nc = p['logits'].shape[1]
     res = {'n': len(p['labels'])}
@@ -59,6 +61,9 @@ def evaluate(model, ds, attack=None, batch_size: int = 500, device=None, progres
             res[f'{name}_acc'] = (pred == p['labels']).float().mean().item()
             res[f'{name}_per_class'] = per_class_accuracy(pred, p['labels'], nc)
             res[f'{name}_loss'] = F.cross_entropy(p[k], p['labels']).item()
+            if topk:
+                hits = p[k].topk(min(topk, nc), 1).indices == p['labels'][:, None]
+                res[f'{name}_top{topk}'] = hits.any(1).float().mean().item()
     return res
 
 # %% ../nbs/03_evaluate.ipynb #b19d5592

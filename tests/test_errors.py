@@ -61,7 +61,7 @@ CASES = [
     (lambda: PGD(model, step=0.1), TypeError, "PGD has no setting(s) ['step']"),
     (lambda: DeepFool(model, eps=0.1), TypeError, "DeepFool has no setting(s) ['eps']"),
     (lambda: cached({'a': 1}, None), TypeError, 'compute must be callable'),
-    (lambda: study_budget('nar'), ValueError, 'study must be one of'),
+    (lambda: study_budget('face_recognition'), ValueError, 'study must be one of'),
     (lambda: setup_study('coam', 'fast'), ValueError, 'profile must be one of'),
     (lambda: f_uap(model, None, eps=2), ValueError, 'eps must be in [0, 1]'),
     (lambda: f_uap(model, None, eps=0.1, beta=0), ValueError, 'beta must be in (0'),

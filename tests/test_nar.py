@@ -27,3 +27,27 @@ def test_bad_architectures_are_refused(arch, g, msg):
 def test_small_images():
     m = NarResNet([2, 1, 3, 0, 1, 2, 3, 0], 'block', num_classes=10, in_channels=1, width=0.125, imagenet_stem=False)
     assert m(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_supernet_path_is_the_standalone_child():
+    from advstudy.nar import NarSupernet, child_state_dict
+    torch.manual_seed(0)
+    sup = NarSupernet('conv', num_classes=10, in_channels=1, width=0.125, imagenet_stem=False)
+    x = torch.rand(4, 1, 28, 28)
+    for arch in ([0] * 16, [1, 2, 3, 0] * 4):
+        solo = NarResNet(arch, 'conv', num_classes=10, in_channels=1, width=0.125, imagenet_stem=False)
+        solo.load_state_dict(child_state_dict(sup, arch))
+        sup.eval(), solo.eval()
+        assert torch.equal(sup(x, arch), solo(x))
+
+
+def test_matched_random_and_replaced():
+    from advstudy.nar import matched_random, replaced
+    arch = [0, 1, 0, 0, 2, 0, 0, 3]
+    near = matched_random(arch, 'block', 2, width=0.125, tolerance=0.15, seed=3)
+    target = count(NarResNet(arch, 'block', in_channels=1, width=0.125, imagenet_stem=False), 28, 1)['macs']
+    for a in near:
+        m = count(NarResNet(a, 'block', in_channels=1, width=0.125, imagenet_stem=False), 28, 1)['macs']
+        assert a != arch and abs(m / target - 1) <= 0.15
+    assert replaced(arch) == [1, 4, 7]
+    with pytest.raises(ValueError, match='n must be'): matched_random(arch, 'block', -1)

@@ -125,6 +125,28 @@ def test_advprop_report(smoke):
     assert len(claims) == 6 and set(claims['verdict']) <= set(VERDICTS)
 
 
+def test_nar_report(smoke):
+    rep = smoke[0]/'r1'/'nar'
+    for name in ('table4_seed', 'table4_readings', 'table4_offset', 'searches_per_seed', 'pretrain', 'table5',
+                 'table5_per_seed', 'random_archs', 'claims'):
+        assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
+    for name in ('operator_distribution', 'reward_baseline', 'accuracy_vs_macs'):
+        assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
+    t4 = pd.read_csv(rep/'table4_seed.csv')
+    assert list(t4['params (ours)']) == [11689512, 11625384, 9000552]   # the seed's vectors at 224×224
+    searches = pd.read_csv(rep/'searches_per_seed.csv', dtype={'best': str})
+    assert len(searches) == 8 and set(searches['variant']) == {'NAR', 'NAR-PreTrain'}   # 2 spaces × 2 × 2 seeds
+    assert {len(b) for b in searches['best']} == {8, 16} and searches['held-out acc'].between(0, 100).all()
+    t5 = pd.read_csv(rep/'table5_per_seed.csv')
+    assert list(t5['model'].unique()) == ['ResNet-18', 'ResNet-18-8', 'ResNet-18-16']
+    assert t5['acc'].between(0, 100).all()
+    claims = pd.read_csv(rep/'claims.csv')
+    assert len(claims) == 7 and set(claims['verdict']) <= set(VERDICTS)
+    assert claims['claim'].str.contains("Ours, not the seed's").sum() == 1
+    m = json.loads((rep/'metrics.json').read_text())
+    assert m['metrics']['imagenet'].startswith('ran on 12 training and 6 validation images')
+
+
 def test_coam_table3_runs_on_an_imagenet_folder(smoke):
     rep = smoke[0]/'r1'/'coam'
     t3 = pd.read_csv(rep/'table3.csv')
