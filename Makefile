@@ -11,7 +11,7 @@ ONLY    ?=
 ONLY_ARG := $(if $(ONLY),--only $(ONLY),)
 FMNIST_SYS := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data test check-clean lint nbtest pytest reproduce smoke clean help
+.PHONY: install data browser test check-clean lint nbtest pytest reproduce smoke clean help
 help:
 	@echo "make reproduce   # set up, then regenerate every report (quick profile) into reports/"
 	@echo "                 # PROFILE=smoke|quick|paper, ONLY='fgsm_bim benchmarks' to pick studies"
@@ -33,7 +33,7 @@ data: install
 	@if [ -d data/fashion-mnist ] || [ -d $(FMNIST_SYS) ]; then echo "Fashion-MNIST: found"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "Fashion-MNIST: installing Debian's dataset-fashion-mnist"; \
-	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null)) \
+	  (apt-get install -y -qq -o DPkg::Lock::Timeout=300 dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -qq -o DPkg::Lock::Timeout=300 >/dev/null && apt-get install -y -qq -o DPkg::Lock::Timeout=300 dataset-fashion-mnist >/dev/null)) \
 	    || echo "Fashion-MNIST: apt-get failed; trying a download"; fi
 	@$(PY) -c "from advstudy.data import load_fashion_mnist as f; d = f(False); print('Fashion-MNIST test set:', d)" \
 	  || { echo "Fashion-MNIST is missing: 'sudo apt-get install dataset-fashion-mnist', or copy the *-ubyte.gz files into data/fashion-mnist/"; exit 1; }
@@ -53,7 +53,16 @@ lint: install
 nbtest: install
 	$(BIN)/nbdev-test --n-workers 2
 
-pytest: install data
+# Headless Chromium renders reports/index.html in a test; installed here when we are root with apt, else that test skips.
+browser:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "chromium: installing Debian's chromium for the index's browser check"; \
+	  apt-get install -y -qq -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1 \
+	    || (apt-get update -qq -o DPkg::Lock::Timeout=300 >/dev/null && \
+	        apt-get install -y -qq -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1) \
+	    || echo "chromium: not installed; the browser check of the index skips"; fi
+
+pytest: install data browser
 	$(BIN)/python -m pytest -q tests
 
 test: check-clean lint data nbtest pytest

@@ -165,14 +165,18 @@ def config_key(config, n: int = 16) -> str:
     "A stable hex key of `config` (dicts, lists, numbers, strings, dataclasses): same config, same key."
     return hashlib.sha256(json.dumps(_canon(config), sort_keys=True).encode()).hexdigest()[:n]
 
-# %% ../nbs/00_core.ipynb #5ef9de75
+# %% ../nbs/00_core.ipynb #7ace9303
 def atomic_write(path, data: str | bytes) -> Path:
     "Write `data` to `path` atomically (temporary sibling, then rename)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, 'wb' if isinstance(data, bytes) else 'w') as f: f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'wb' if isinstance(data, bytes) else 'w') as f: f.write(data)
+        os.replace(tmp, path)
+    except BaseException:   # a failed write (disk full) leaves the old file and no half-written sibling
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 # %% ../nbs/00_core.ipynb #34dc8d79

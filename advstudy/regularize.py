@@ -38,10 +38,11 @@ def weight_penalty(model: nn.Module,   # the model whose kernels are penalized
         if l2: total = total + l2 * w.pow(2).sum()
     return total
 
-# %% ../nbs/18_regularize.ipynb #539c3e53
+# %% ../nbs/18_regularize.ipynb #8d2ccb53
 def layer_of(model: nn.Module, layer: str) -> nn.Module:
     "The submodule of `model` named `layer` (as in `named_modules()`), or a clear error naming the choices."
-    names = dict(model.named_modules())
+    ddp = isinstance(model, nn.parallel.DistributedDataParallel)     # under torchrun: the wrapped model's names
+    names = dict((model.module if ddp else model).named_modules())
     if not isinstance(layer, str) or layer not in names or layer == '':
         shown = [n for n in names if n][:12]
         raise ValueError(f"layer must name a submodule of the model, e.g. {shown}, got {layer!r}")

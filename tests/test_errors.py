@@ -1,18 +1,18 @@
 "Every public function rejects bad input with a ValueError/TypeError that names the argument and the allowed range."
 import torch, torch.nn as nn, pytest
 from advstudy.core import get_profile, get_device, seed_everything, config_key
-from advstudy.data import get_dataset, balanced_indices, train_val_split, iterate_batches, ImageSet
+from advstudy.data import get_dataset, balanced_indices, train_val_split, iterate_batches, ImageSet, DatasetInfo
 from advstudy.models import create_model, load_weights
 from advstudy.train import TrainConfig
 from advstudy.attacks import (FGSM, BIM, PGD, DeepFool, CW, fgsm, bim, pgd, deepfool, cw_l2, kurakin_steps, attack_info,
                               c_uap, f_uap, cd_uap, apply_perturbation, load_perturbation, save_perturbation)
 from advstudy.bench import replay_passes, time_best
-from advstudy.geometry import reverse_cost, boundary_distance
+from advstudy.geometry import reverse_cost, boundary_distance, random_directions
 from advstudy.defenses import MadryHook, SATHook, UATHook, CoAMHook
 from advstudy.train import fit
 from advstudy.core import cached
 from advstudy.study import setup_study, study_budget
-from advstudy.evaluate import per_class_accuracy, eps_sweep
+from advstudy.evaluate import per_class_accuracy, eps_sweep, evaluate
 from advstudy.reproduce import reproduce, main
 from advstudy.report import compare, ordering, combine, threshold, trend, mean_std
 from advstudy.regularize import Regularized, weight_penalty, activity_ratio, weight_density, layer_of
@@ -24,6 +24,10 @@ from advstudy.corruptions import corrupt, mce
 
 model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
 x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
+toy_ds = ImageSet((x * 255).to(torch.uint8), y, DatasetInfo('toy', tuple('abc'), (0.5,), (0.5,), in_channels=1, size=2))
+empty_ds = toy_ds.subset([])
+rgb_model = nn.Sequential(nn.Conv2d(3, 1, 1), nn.Flatten(), nn.Linear(4, 3))     # takes 3 channels; x has 1
+two_class_model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))                    # y holds class 2
 
 CASES = [
     (lambda: FGSM(model, eps=-0.1), ValueError, 'eps must be in [0, 1]'),
@@ -142,6 +146,24 @@ CASES = [
     (lambda: combine(['not tested']), ValueError, "verdicts must be one of ['holds', 'does not hold', 'inconclusive']"),
     (lambda: threshold('99%', 0.99), TypeError, 'value must be a number'),
     (lambda: trend([1, 2], 'eps', 'acc'), TypeError, 'df must be a pandas DataFrame'),
+    (lambda: f_uap(model, empty_ds, eps=0.1), ValueError, 'ds must hold at least one image'),
+    (lambda: c_uap(model, empty_ds, eps=0.1), ValueError, 'ds must hold at least one image'),
+    (lambda: cd_uap(model, empty_ds, eps=0.1, targeted_classes=[0]), ValueError, 'ds must hold at least one image'),
+    (lambda: cd_uap(model, toy_ds, eps=0.1, targeted_classes=[3]), ValueError,
+     "targeted_classes must be in [0, 2] (the model's 3 classes), got [3]"),
+    (lambda: cd_uap(model, toy_ds, eps=0.1, targeted_classes=[1.5]), TypeError,
+     'targeted_classes must be integer class indices, got [1.5]'),
+    (lambda: apply_perturbation(x, y, torch.full((1, 2, 2), float('nan'))), ValueError, 'delta must be finite'),
+    (lambda: apply_perturbation(x, y, torch.zeros(1, 2, 1)), ValueError,
+     'delta must have shape (1, 2, 2) or (num_classes, *(1, 2, 2)), got (1, 2, 1)'),
+    (lambda: apply_perturbation(x, y, torch.zeros(2, 1, 2, 2)), ValueError,
+     'delta must hold a perturbation for every class of the labels: they go up to 2, delta holds 2'),
+    (lambda: boundary_distance(model, x, random_directions(2, (1, 2, 2)), alpha=1e-9), ValueError,
+     'alpha must be at least eps / MAX_BD_STEPS = 0.4941 / 10,000 = 4.94e-05'),
+    (lambda: evaluate(two_class_model, toy_ds, device='cpu'), ValueError,
+     'the model has 2 outputs but the labels of ds go up to 2'),
+    (lambda: fgsm(rgb_model, x, y), ValueError, "images must have the model's 3 channels, got 1"),
+    (lambda: evaluate(rgb_model, toy_ds, device='cpu'), ValueError, "images must have the model's 3 channels, got 1"),
 ]
 
 

@@ -6,7 +6,7 @@ from conftest import ROOT, BIN
 from advstudy.report import VERDICTS
 
 
-def run_cli(args, env=None, timeout=900):
+def run_cli(args, env=None, timeout=2400):
     return subprocess.run([str(BIN/'advstudy'), *args], cwd=ROOT, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 

@@ -7,10 +7,11 @@ Docs: https://advstudy.github.io/advstudy/attacks.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/10_attacks.ipynb #24c731fd
+# %% ../../nbs/10_attacks.ipynb #7d8b7dd2
 from .base import (
     TARGET_MODES, CALL_ARGUMENTS, Attack, attack_info, check_images, check_labels, check_model, grad_step, input_grad,
-    prepare_inputs, project, project_ball, random_delta, resolve_target)
+    prepare_inputs, project, project_ball, random_delta, resolve_target, model_channels, check_channels, check_logits,
+    check_classes, check_grad_mode)
 from .gradient import FGSM, BIM, PGD, fgsm, bim, pgd, kurakin_steps
 from .minimal import DeepFool, deepfool, minimal_step, candidates_of
 from .cw import CW, cw_l2
@@ -20,6 +21,7 @@ from .universal import (
 
 __all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'Attack', 'attack_info', 'check_images', 'check_labels', 'check_model',
            'grad_step', 'input_grad', 'prepare_inputs', 'project', 'project_ball', 'random_delta', 'resolve_target',
+           'model_channels', 'check_channels', 'check_logits', 'check_classes', 'check_grad_mode',
            'FGSM', 'BIM', 'PGD', 'fgsm', 'bim', 'pgd', 'kurakin_steps',
            'DeepFool', 'deepfool', 'minimal_step', 'candidates_of', 'CW', 'cw_l2',
            'apply_perturbation', 'c_uap', 'cd_uap', 'class_accuracy', 'evaluate_perturbation', 'evaluate_perturbations',

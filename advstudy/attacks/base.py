@@ -11,8 +11,9 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from ..core import check_int, frozen
 
 # %% auto #0
-__all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'check_images', 'check_labels', 'check_model', 'resolve_target', 'prepare_inputs',
-           'input_grad', 'attack_info', 'grad_step', 'project_ball', 'project', 'random_delta', 'Attack']
+__all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'check_images', 'check_labels', 'check_model', 'model_channels', 'check_channels',
+           'check_logits', 'check_classes', 'check_grad_mode', 'resolve_target', 'prepare_inputs', 'input_grad',
+           'attack_info', 'grad_step', 'project_ball', 'project', 'random_delta', 'Attack']
 
 # %% ../../nbs/05_attacks_base.ipynb #bc9e4ce1
 def check_images(images) -> torch.Tensor:
@@ -48,7 +49,47 @@ def check_model(model) -> nn.Module:
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return model
 
-# %% ../../nbs/05_attacks_base.ipynb #599d4e32
+# %% ../../nbs/05_attacks_base.ipynb #6afa4794
+def model_channels(model: nn.Module) -> int | None:
+    "The image channels `model` takes: its declared `in_channels`, else its first `Conv2d`'s; None if neither tells."
+    declared = getattr(model, 'in_channels', None)
+    if isinstance(declared, int) and not isinstance(declared, bool): return declared
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.in_channels if conv is not None and conv.in_channels > 0 else None   # a LazyConv2d: 0 until run
+
+def check_channels(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    "Raise unless `images` (N, C, H, W) have as many channels as `model` takes (when it tells, see `model_channels`)."
+    want, got = model_channels(model), images.shape[1]
+    if want is not None and got != want:
+        fix = {(3, 1): ' (grey to colour: images.expand(-1, 3, -1, -1))',
+               (1, 3): ' (colour to grey: images.mean(1, keepdim=True))'}.get((want, got), '')
+        raise ValueError(f"images must have the model's {want} channel{'s' * (want > 1)}, got {got} (shape "
+                         f"{tuple(images.shape)}): convert them{fix} or use a model built for {got}")
+    return images
+
+def check_logits(logits: torch.Tensor, where: str = 'images') -> torch.Tensor:
+    "`logits`, checked finite: argmax of a NaN row is a class, and would count as a changed (fooled) prediction."
+    if not bool(torch.isfinite(logits).all()):
+        bad = (~torch.isfinite(logits)).reshape(len(logits), -1).any(1).sum().item()
+        raise FloatingPointError(f"model returned non-finite logits (NaN/inf) on {bad} of {len(logits)} {where}: "
+                                 "no prediction can be read from them; check the model's weights (a diverged "
+                                 "training?) and its arithmetic")
+    return logits
+
+def check_classes(logits: torch.Tensor, labels: torch.Tensor, what: str = 'the labels of ds') -> None:
+    "Raise unless every label (`what` names them) is one of the model's outputs (`logits` (N, K): classes 0 … K − 1)."
+    top = int(labels.max()) if len(labels) else -1
+    if top >= logits.shape[1]:
+        raise ValueError(f"the model has {logits.shape[1]} outputs but {what} go up to {top}: it must "
+                         f"have one output per class ({top + 1} or more); is it a model of this dataset?")
+
+def check_grad_mode() -> None:
+    "Raise inside `torch.inference_mode()`, where no gradient can be had (`torch.no_grad()` is fine: see `input_grad`)."
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("attacks need gradients of the model: call them outside torch.inference_mode() "
+                           "(inside torch.no_grad() is fine, attacks enable gradients where they need them)")
+
+# %% ../../nbs/05_attacks_base.ipynb #b0ea6f58
 TARGET_MODES = ('random', 'least_likely')
 
 def resolve_target(logits: torch.Tensor, labels: torch.Tensor, target, seed: int = 0):
@@ -64,10 +105,11 @@ def resolve_target(logits: torch.Tensor, labels: torch.Tensor, target, seed: int
     if target == 'least_likely': return logits.argmin(1)
     raise ValueError(f"target must be None, a tensor, a function or one of {list(TARGET_MODES)}, got {target!r}")
 
-# %% ../../nbs/05_attacks_base.ipynb #82606fd3
+# %% ../../nbs/05_attacks_base.ipynb #543188ba
 def prepare_inputs(model, images, labels, target=None, seed: int = 0, probe: bool = True) -> tuple:
     "Validated (labels, target) for `model`; `target` resolved to a tensor or None."
-    check_images(images)
+    check_grad_mode()
+    check_channels(model, check_images(images))
     p = next(model.parameters(), None)
     if p is not None and images.dtype != p.dtype:
         raise TypeError(f"images must have the model's dtype {p.dtype}, got {images.dtype}")
@@ -81,21 +123,23 @@ def prepare_inputs(model, images, labels, target=None, seed: int = 0, probe: boo
     if not (probe or need):
         target = None if target is None else check_labels(target, len(images), None, 'target')
         return check_labels(labels, len(images), None), target
-    with torch.no_grad(): logits = model(images) if need else model(images[:1])
+    with torch.no_grad(): logits = check_logits(model(images) if need else model(images[:1]), 'clean images')
     labels = check_labels(labels, len(images), logits.shape[1])
     target = resolve_target(logits, labels, target, seed)
     return labels, (None if target is None else check_labels(target, len(images), logits.shape[1], 'target'))
 
 def input_grad(model, x, y, targeted: bool = False, check: str | None = None) -> torch.Tensor:
     "∇ₓ of the summed cross-entropy, negated for a targeted attack. `check` names `y` to validate on this pass."
+    check_grad_mode()
     with torch.enable_grad():  # attacks work inside a caller's `torch.no_grad()` too
-        x = x.detach().requires_grad_(True)
-        z = model(x)
+        x = x.detach()
+        x = (x.clone() if x.is_inference() else x).requires_grad_(True)   # images made under inference_mode
+        z = check_logits(model(x), 'attacked images')
         if check: check_labels(y, len(x), z.shape[1], check)
         g, = torch.autograd.grad(F.cross_entropy(z, y, reduction='sum'), x)
     return -g if targeted else g
 
-# %% ../../nbs/05_attacks_base.ipynb #988a38a8
+# %% ../../nbs/05_attacks_base.ipynb #9b824a2e
 @torch.no_grad()
 def attack_info(model, images, adv, labels, target=None, iterations=None) -> dict:
     "Per-image success flags, L2/L∞ perturbation norms, predictions and iterations of an attack's output."
@@ -103,13 +147,13 @@ def attack_info(model, images, adv, labels, target=None, iterations=None) -> dic
         raise ValueError(f"adv must have the images' shape {tuple(images.shape)}")
     if len(labels) != len(images):
         raise ValueError(f"labels must have one entry per image ({len(images)}), got {len(labels)}")
-    with frozen(model): pred = model(adv).argmax(1)
+    with frozen(model): pred = check_logits(model(adv), 'adversarial images').argmax(1)
     d = (adv - images).flatten(1)
     success = pred == target if target is not None else pred != labels
     it = torch.full_like(labels, iterations) if isinstance(iterations, int) else iterations
     return {'success': success, 'l2': d.norm(dim=1), 'linf': d.abs().amax(1), 'pred': pred, 'iterations': it}
 
-# %% ../../nbs/05_attacks_base.ipynb #ec8edcfc
+# %% ../../nbs/05_attacks_base.ipynb #55a5bbfb
 def _item_norms(t: torch.Tensor) -> torch.Tensor:
     "The L2 norm of each item along the first dimension, shaped to broadcast against `t`."
     return t.flatten(1).norm(dim=1).view(-1, *[1] * (t.ndim - 1))
@@ -137,7 +181,7 @@ def random_delta(shape, eps: float, norm: str = 'linf', generator=None) -> torch
     radius = eps * u.pow(1 / torch.Size(shape[1:]).numel())
     return d / _item_norms(d).clamp_min(1e-12) * radius.view(-1, *[1] * (len(shape) - 1))
 
-# %% ../../nbs/05_attacks_base.ipynb #87df7ea4
+# %% ../../nbs/05_attacks_base.ipynb #3c89fe1d
 CALL_ARGUMENTS = ('target', 'seed', 'callback', 'return_info')   # given per call, not settings of an attack object
 
 class Attack:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 # %% auto #0
 __all__ = ['QUICK', 'BUDGETS', 'BenchmarksBudget']
 
-# %% ../../nbs/21_studies_benchmarks.ipynb #d200163b
+# %% ../../nbs/21_studies_benchmarks.ipynb #c5f1b6a6
 @dataclass(frozen=True)
 class BenchmarksBudget:
     "What the benchmarks study spends under one profile."
@@ -27,13 +27,15 @@ class BenchmarksBudget:
     gradcam_images: int = 500                # test images of the Grad-CAM timing (ours and pytorch-grad-cam's)
     occlusion_images: int = 40               # test images of the occlusion timing (4×4 patches, stride 2)
     occlusion_batches: tuple = (1, 8, 32, 169)   # Captum's perturbations_per_eval timed (1: Captum's default)
+    ddp_images: int = 6000                   # training images of the data-parallel timing (2 epochs per launch)
+    ddp_rounds: int = 3                      # its interleaved rounds (2 processes × 1 thread, 1 process × 2 threads)
     minutes: float = 5                       # wall-time budget of the study on the reference machine
 
 QUICK = BenchmarksBudget()
 BUDGETS = {
     'smoke': replace(QUICK, epochs=1, fast_images=64, deepfool_images=16, deepfool_images_torchattacks=8, cw_images=8,
                      repeats=1, cw_steps=20, cw_search_steps=2, gradcam_images=32, occlusion_images=4,
-                     occlusion_batches=(1, 16), minutes=3),
+                     occlusion_batches=(1, 16), ddp_images=512, ddp_rounds=1, minutes=3),
     'quick': QUICK,
     'paper': replace(QUICK, minutes=30),
 }
