@@ -38,9 +38,12 @@ def cli(args, studies, **kw):
 
 
 def start(args, studies):
+    ("The CLI in the background, with Ctrl-C's default: a job started with `&` by a non-interactive shell (as CI "
+     "starts it) inherits SIGINT ignored, and Python then keeps ignoring it.")
     env = {**os.environ, 'ADVSTUDY_STUDIES': str(studies)}
     return subprocess.Popen([str(BIN/'advstudy'), *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(cond, p, what, limit=120):
