@@ -11,9 +11,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from .core import check_int, check_float, check_choice
 
 # %% auto #0
-__all__ = ['OPS', 'GRANULARITIES', 'SEED_TABLE4', 'make_op', 'check_arch', 'NarBlock', 'NarResNet', 'count', 'seed_vector',
-           'SuperBlock', 'NarSupernet', 'child_state_dict', 'Controller', 'reinforce_step', 'SearchConfig', 'search',
-           'derive', 'child', 'replaced', 'matched_random']
+__all__ = ['OPS', 'GRANULARITIES', 'SEED_TABLE4', 'make_op', 'check_arch', 'NarBlock', 'NarResNet', 'count', 'count_arch',
+           'seed_vector', 'SuperBlock', 'NarSupernet', 'child_state_dict', 'Controller', 'reinforce_step',
+           'SearchConfig', 'search', 'derive', 'child', 'replaced', 'matched_random']
 
 # %% ../nbs/27_nar.ipynb #5cfcf9ea
 OPS = ('conv3x3', 'depthwise3x3', 'max3x3', 'avg3x3')   # the seed's operator codes 0, 1, 2, 3
@@ -84,7 +84,7 @@ class NarResNet(nn.Module):
     @property
     def gradcam_layer(self): return self.blocks
 
-# %% ../nbs/27_nar.ipynb #cc6e49e4
+# %% ../nbs/27_nar.ipynb #187b2c33
 def count(model: nn.Module, input_size: int = 224, in_channels: int = 3) -> dict:
     "{'params': parameters, 'macs': multiply-accumulates of one image of `input_size`² (FlopCounterMode's FLOPs / 2)}."
     input_size, in_channels = check_int('input_size', input_size, 1), check_int('in_channels', in_channels, 1)
@@ -94,6 +94,10 @@ def count(model: nn.Module, input_size: int = 224, in_channels: int = 3) -> dict
     with torch.no_grad(), FlopCounterMode(display=False) as counter: model(x)
     model.train(training)
     return {'params': sum(p.numel() for p in model.parameters()), 'macs': counter.get_total_flops() // 2}
+
+def count_arch(arch, granularity: str, input_size: int = 224, in_channels: int = 3, **kw) -> dict:
+    "`count` of the standalone `NarResNet` of `arch` (`kw`: its `num_classes`, `width`, `imagenet_stem`)."
+    return count(NarResNet(arch, granularity, in_channels=in_channels, **kw), input_size, in_channels)
 
 # %% ../nbs/27_nar.ipynb #d9c321d5
 SEED_TABLE4 = {   # the seed's Table 4: (granularity, its vector, parameters, multiply-accumulates at 224×224)
@@ -204,7 +208,7 @@ def reinforce_step(controller: Controller, optimizer, logp, entropy, reward: flo
     optimizer.step()
     return baseline
 
-# %% ../nbs/27_nar.ipynb #d14ee5cc
+# %% ../nbs/27_nar.ipynb #eb414185
 from dataclasses import dataclass
 from tqdm import tqdm
 from .data import iterate_batches
@@ -250,10 +254,11 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
     opt = torch.optim.SGD(supernet.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True)
     copt = torch.optim.Adam(controller.parameters(), lr=cfg.controller_lr)
     n, g = controller.positions, supernet.granularity
-    base_macs, macs = count(NarResNet([0] * n, g, imagenet_stem=False), input_size)['macs'], {}
+    macs = {}
     def cost(a):   # a child's MACs relative to the all-conv3×3 child, counted once per architecture
-        if a not in macs: macs[a] = count(NarResNet(a, g, imagenet_stem=False), input_size)['macs']
-        return macs[a] / base_macs
+        for k in (a, (0,) * n):
+            if k not in macs: macs[k] = count_arch(k, g, input_size, imagenet_stem=False)['macs']
+        return macs[a] / macs[(0,) * n]
     xv, yv = (t.to(dev) for t in val_ds.batch(range(min(cfg.val_batch, len(val_ds)))))
     baseline, log = None, []
     for epoch in tqdm(range(cfg.pretrain_epochs + cfg.epochs), disable=not progress, desc='search', mininterval=10):
@@ -270,7 +275,8 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
         rewards = []
         for _ in range(0 if pretrain else cfg.controller_steps):
             arch, logp, ent, _ = controller.sample(gen)
-            reward = _accuracy(supernet, arch, xv, yv) - cfg.flops_weight * cost(arch)
+            reward = _accuracy(supernet, arch, xv, yv)
+            if cfg.flops_weight: reward -= cfg.flops_weight * cost(arch)   # counted only when it is rewarded
             baseline = reinforce_step(controller, copt, logp, ent, reward=reward, baseline=baseline,
                                       decay=cfg.baseline_decay, entropy_weight=cfg.entropy_weight)
             rewards.append(reward)
@@ -311,7 +317,7 @@ def child(arch, granularity: str = 'conv') -> str:
     register_model(name)(build)
     return name
 
-# %% ../nbs/27_nar.ipynb #bb83bcf2
+# %% ../nbs/27_nar.ipynb #663014b1
 def replaced(arch) -> list:
     "The positions of `arch` whose operator is not conv3×3 (code 0): the seed's replaced operators."
     if not isinstance(arch, (list, tuple)): raise TypeError(f"arch must be a list of codes, got {type(arch).__name__}")
@@ -330,8 +336,7 @@ def matched_random(arch,                      # the architecture whose cost the 
     "`n` distinct uniformly drawn architectures whose MACs are within `tolerance` of `arch`'s."
     arch, n = check_arch(arch, granularity), check_int('n', n, 0)
     tolerance = check_float('tolerance', tolerance, 0.0)
-    macs = lambda a: count(NarResNet(a, granularity, in_channels=in_channels, width=width, imagenet_stem=False),
-                           input_size, in_channels)['macs']
+    macs = lambda a: count_arch(a, granularity, input_size, in_channels, width=width, imagenet_stem=False)['macs']
     target, gen, found, draws = macs(arch), torch.Generator().manual_seed(check_int('seed', seed, 0)), [], 0
     while len(found) < n:
         if draws == check_int('max_draws', max_draws, 1):
