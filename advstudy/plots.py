@@ -15,7 +15,7 @@ import pandas as pd
 # %% auto #0
 __all__ = ['plot_adversarial_examples', 'plot_accuracy_curves', 'plot_training_curves', 'plot_map_pairs']
 
-# %% ../nbs/14_plots.ipynb #c8855d4e
+# %% ../nbs/14_plots.ipynb #de7f9759
 def _show(ax, img, title):
     img = img.detach().cpu().permute(1, 2, 0).numpy()
     ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap='gray' if img.shape[-1] == 1 else None,
@@ -29,6 +29,7 @@ def plot_adversarial_examples(model, images, adv, labels, classes, title: str = 
     if images.shape != adv.shape:
         raise ValueError("images and adv must have the same shape, "
                          f"got {tuple(images.shape)} and {tuple(adv.shape)}")
+    if len(images) == 0: raise ValueError("images must hold at least one image to draw")
     model.eval()
     p0, p1 = model(images).softmax(1), model(adv).softmax(1)
     diff = adv - images
