@@ -233,14 +233,15 @@ def mean_std(df: pd.DataFrame,   # one row per seed (or round) and group
         rows.append({**keys, **{c: f"{mu.loc[k, c]:.{digits}f} ± {sd.loc[k, c]:.{digits}f}" for c in cols}, 'n': n[k]})
     return pd.DataFrame(rows)
 
-# %% ../nbs/13_report.ipynb #a21a14a7
+# %% ../nbs/13_report.ipynb #2e0602ea
 def run_was_cold(run: dict) -> bool:
-    "Whether a `metrics.json` run record is cold: nothing it used came from a cache older than the run."
+    "Whether a `metrics.json` run record is cold: nothing it used came from an older cache (a dry run: never)."
     if not isinstance(run, dict): raise TypeError(f"run must be a dict (metrics['run']), got {type(run).__name__}")
+    if run.get('dry_run'): return False                   # its one-batch times stand for no run
     if 'computed' in run and 'loaded' in run: return not set(run['loaded']) - set(run['computed'])
     return bool(run.get('cold'))
 
-# %% ../nbs/13_report.ipynb #89fc0003
+# %% ../nbs/13_report.ipynb #81c7b79e
 class Report:
     "Collects one study's outputs under `out_dir` and writes `metrics.json` on `finish()`."
     def __init__(self, study: str, out_dir, config: dict | None = None):
@@ -291,7 +292,8 @@ class Report:
             self.table('claims', pd.DataFrame(self.claims),
                        "The seed's claims, its values, ours, our verdict under the rule and the evidence it used")
         wall, cold = round(time.time() - self.t0, 2), not self.loaded and not dry_run()   # a dry run is no cold run
-        run = {'cold': cold, 'computed': self.computed, 'loaded': self.loaded, 'phases': self.phases}
+        run = {'cold': cold, 'computed': self.computed, 'loaded': self.loaded, 'phases': self.phases,
+               **({'dry_run': True} if dry_run() else {})}
         m = {'study': self.study, 'config': self.config, 'versions': env_versions(), 'wall_time_s': wall, 'run': run,
              'last_cold_wall_time_s': wall if cold else None,
              'last_cold_date': datetime.date.today().isoformat() if cold else None,
