@@ -519,16 +519,16 @@ def broken_links(page) -> list:
         if not ok: bad.append(ref)
     return bad
 
-# %% ../nbs/17_reproduce.ipynb #0890b3a5
+# %% ../nbs/17_reproduce.ipynb #96e69762
 DRY_RUN_FOLDER = 'dry-run'   # where `reproduce(dry_run=True)` writes, under the reports folder
 
 def _hours(s) -> str: return f"{s / 3600:.1f} h" if s >= 3600 else _duration(s)
 
 def _estimate_row(status: dict, m: dict | None, profile: str) -> dict:
     "One study's line of the estimate: its dry run's ledger summed up, or why there is none."
-    from advstudy.study import study_budget
+    from advstudy.study import study_budget, study_names
     name = status['study']
-    budget = study_budget(name, profile).minutes if name in _budgeted() else None
+    budget = study_budget(name, profile).minutes if name in study_names() else None
     d = (m or {}).get('dry_run')
     if not status['ok'] or d is None:
         why = status.get('error') or 'its metrics.json holds no dry_run ledger'
@@ -542,10 +542,6 @@ def _estimate_row(status: dict, m: dict | None, profile: str) -> dict:
             'dry_run_s': d['wall_s'], 'estimate_s': d['estimate_s'], 'budget_min': budget,
             'models': d['models'], 'capped_batches': d['capped_batches'], 'top_stages': dict(top),
             'upper_bound_stages': sorted(upper)}
-
-def _budgeted() -> list:
-    from advstudy.study import study_names
-    return study_names()
 
 def write_estimate(reports, profile: str, statuses, log=_say) -> dict:
     "Write `estimate.json` and `estimate.md` under `reports` from each study's dry-run ledger; returns the estimate."
