@@ -1,4 +1,4 @@
-"""AdvProp (Xie et al., CVPR 2020): batch norm with an auxiliary twin for adversarial examples, and its training hook.
+"""AdvProp (Xie et al., CVPR 2020): adversarial examples trained through batch norm's auxiliary twins.
 
 Docs: https://advstudy.github.io/advstudy/advprop.html.md"""
 
@@ -6,69 +6,16 @@ Docs: https://advstudy.github.io/advstudy/advprop.html.md"""
 
 # %% ../nbs/24_advprop.ipynb #054cc15d
 from __future__ import annotations
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import check_float, check_int, check_bool
+from .layers import aux_bn
 from .train import Hook
 from .attacks.gradient import pgd
 
 # %% auto #0
-__all__ = ['DualBatchNorm2d', 'dual_layers', 'convert_dual_bn', 'main_state_dict', 'aux_bn', 'AdvPropHook', 'fgsm_objective_hook']
-
-# %% ../nbs/24_advprop.ipynb #bf95b8c6
-class DualBatchNorm2d(nn.BatchNorm2d):
-    "A `BatchNorm2d` (its keys unchanged) with an auxiliary twin `aux`, used while `route == 'aux'`."
-    def __init__(self, num_features: int, **kw):
-        super().__init__(num_features, **kw)
-        self.aux = nn.BatchNorm2d(num_features, **kw)   # the auxiliary BN: its own affine weights and statistics
-        self.route = 'main'                              # 'main' or 'aux': which BN normalizes the next batch
-
-    def forward(self, x):
-        return self.aux(x) if self.route == 'aux' else super().forward(x)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kw):
-        for name in self.aux.state_dict():   # a plain BN's checkpoint: the twin starts as a copy of the main BN
-            key, main = f'{prefix}aux.{name}', f'{prefix}{name}'
-            if key not in state_dict and main in state_dict: state_dict[key] = state_dict[main].clone()
-        super()._load_from_state_dict(state_dict, prefix, *args, **kw)
-
-def dual_layers(model: nn.Module) -> list:
-    "The `DualBatchNorm2d` layers of `model`."
-    return [m for m in model.modules() if isinstance(m, DualBatchNorm2d)]
-
-def convert_dual_bn(model: nn.Module) -> nn.Module:
-    "Replace every `BatchNorm2d` of `model` in place by a `DualBatchNorm2d` whose main BN and twin copy it; `model`."
-    if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    plain = [(n, m) for n, m in model.named_modules() if type(m) is nn.BatchNorm2d]
-    if not plain and not dual_layers(model):
-        raise ValueError("model must hold a BatchNorm2d to convert (AdvProp needs batch norm); it has none")
-    for name, bn in plain:
-        parent, _, attr = name.rpartition('.')
-        dual = DualBatchNorm2d(bn.num_features, eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
-                               track_running_stats=bn.track_running_stats)
-        dual.load_state_dict(bn.state_dict())                       # the twin too, through `_load_from_state_dict`
-        dual.to(device=bn.weight.device if bn.affine else bn.running_mean.device)
-        setattr(model.get_submodule(parent) if parent else model, attr, dual.train(bn.training))
-    return model
-
-def main_state_dict(model: nn.Module) -> dict:
-    "`model`'s state dict without the auxiliary BNs: what a plain (unconverted) model loads."
-    twins = tuple(f'{n}.aux.' if n else 'aux.' for n, m in model.named_modules() if isinstance(m, DualBatchNorm2d))
-    return {k: v for k, v in model.state_dict().items() if not (twins and k.startswith(twins))}
-
-@contextmanager
-def aux_bn(model: nn.Module):
-    "Every `DualBatchNorm2d` of `model` normalizes through its twin inside the block; the routes are restored after."
-    layers = dual_layers(model)
-    if not layers:
-        raise ValueError("model must hold DualBatchNorm2d layers: convert it with convert_dual_bn, or build it with "
-                         "create_model(..., dual_bn=True) / TrainConfig(..., dual_bn=True)")
-    before = [m.route for m in layers]
-    for m in layers: m.route = 'aux'
-    try: yield model
-    finally:
-        for m, r in zip(layers, before): m.route = r
+__all__ = ['AdvPropHook', 'fgsm_objective_hook']
 
 # %% ../nbs/24_advprop.ipynb #e60b2bb0
 @dataclass
@@ -102,7 +49,7 @@ class AdvPropHook(Hook):
         "The auxiliary route for AdvProp; no switch for the shared-BN ablation."
         return aux_bn(model) if not self.shared_bn else nullcontext()
 
-    def __call__(self, model, x, y):
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.calls += 1
         seed = self.seed * 1_000_003 + self.calls
         with self._route(model):
@@ -110,7 +57,7 @@ class AdvPropHook(Hook):
                       seed=seed)
         return torch.cat([x, adv]), torch.cat([y, y])
 
-    def loss(self, model, x, y):
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(x) // 2
         if self.shared_bn:
             logits = model(x)                                   # one pass, one BN, the mixed batch

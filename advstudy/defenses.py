@@ -7,7 +7,8 @@ Docs: https://advstudy.github.io/advstudy/defenses.html.md"""
 # %% ../nbs/12_defenses.ipynb #bfc574cc
 from __future__ import annotations
 from dataclasses import dataclass, field
-import torch, torch.nn.functional as F
+import torch, torch.nn as nn, torch.nn.functional as F
+from torch.utils.data import Dataset
 from .core import check_float, check_int, frozen, get_device
 from .dryrun import loop
 from .data import balanced_subset, iterate_batches
@@ -16,14 +17,15 @@ from .attacks.base import grad_step, input_grad, project, project_ball, random_d
 from .attacks.gradient import pgd
 from .attacks.minimal import minimal_step
 from .attacks.universal import apply_perturbation, f_uap_step
-from .distributed import Shard, all_reduce_sum, batch_shard, get_rank, get_world_size
+from .parallel import Shard, all_reduce_sum, batch_shard, get_rank, get_world_size
 
 # %% auto #0
 __all__ = ['sharded_pgd', 'MadryHook', 'shared_pgd', 'SATHook', 'uap_step_all_ranks', 'UATHook', 'coam_update', 'coam_masks',
            'CoAMHook']
 
 # %% ../nbs/12_defenses.ipynb #d3e1d24a
-def sharded_pgd(model, x, y, shard: Shard, eps: float, alpha: float, steps: int, seed: int) -> torch.Tensor:
+def sharded_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, shard: Shard, eps: float, alpha: float,
+                steps: int, seed: int) -> torch.Tensor:
     "L∞ PGD of `shard`'s rows `x` of a global batch: what `pgd(..., seed=seed)` makes of them in one process."
     if not isinstance(shard, Shard) or len(shard) != len(x):
         raise ValueError(f"shard must be the Shard of x's {len(x)} rows, got {shard!r}")
@@ -49,7 +51,7 @@ class MadryHook(Hook):
         self.eps, self.alpha = check_float('eps', self.eps, 0, 1), check_float('alpha', self.alpha, 0, 1, lo_open=True)
         self.steps, self.seed = check_int('steps', self.steps, 1), check_int('seed', self.seed, 0)
 
-    def __call__(self, model, x, y):
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.calls += 1
         seed = self.seed * 1_000_003 + self.calls
         shard = batch_shard()
@@ -65,7 +67,8 @@ def _heap_grad(model, x, y, delta, heap) -> torch.Tensor:
         g, = torch.autograd.grad(F.cross_entropy(model(project(x + d[heap])), y, reduction='sum'), d)
     return g
 
-def shared_pgd(model, x, y, eps: float, alpha: float, steps: int, heap_size: int, generator=None) -> torch.Tensor:
+def shared_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
+               heap_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
     "Adversarial batch whose consecutive heaps of `heap_size` images share one L∞ perturbation (summed heap gradient)"
     heap = torch.arange(len(x), device=x.device) // check_int('heap_size', heap_size, 1)
     if len(x) == 0: return x.detach().clone()               # a rank's empty part of a batch
@@ -93,12 +96,13 @@ class SATHook(Hook):
         self.steps, self.heap_size = check_int('steps', self.steps, 1), check_int('heap_size', self.heap_size, 1)
         self.generator = torch.Generator().manual_seed(check_int('seed', self.seed, 0))
 
-    def __call__(self, model, x, y):
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return shared_pgd(model, x, y, self.eps, alpha=self.alpha, steps=self.steps, heap_size=self.heap_size,
                           generator=self.generator), y
 
 # %% ../nbs/12_defenses.ipynb #ecb71b4a
-def uap_step_all_ranks(model, x, y, delta, eps: float, alpha: float, beta: float = 12.0) -> torch.Tensor:
+def uap_step_all_ranks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, eps: float,
+                       alpha: float, beta: float = 12.0) -> torch.Tensor:
     "`f_uap_step` on the global batch whose rows `x` this rank holds: the gradient is summed over the ranks."
     with torch.enable_grad():
         d = delta.detach().requires_grad_(True)
@@ -121,7 +125,7 @@ class UATHook(Hook):
         self.eps, self.alpha = check_float('eps', self.eps, 0, 1), check_float('alpha', self.alpha, 0, 1, lo_open=True)
         self.beta = check_float('beta', self.beta, 0, lo_open=True)
 
-    def __call__(self, model, x, y):
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.delta is None: self.delta = x.new_zeros(x.shape[1:])
         step = f_uap_step if get_world_size() == 1 else uap_step_all_ranks
         with frozen(model):
@@ -129,8 +133,8 @@ class UATHook(Hook):
         return project(x + self.delta), y
 
 # %% ../nbs/12_defenses.ipynb #daebaf19
-def coam_update(model, x, label: int, mask: torch.Tensor, eps: float, momentum: float = 1.5, steps: int = 50,
-                candidates: int = 10, trace: list | None = None) -> torch.Tensor:
+def coam_update(model: nn.Module, x: torch.Tensor, label: int, mask: torch.Tensor, eps: float, momentum: float = 1.5,
+                steps: int = 50, candidates: int = 10, trace: list | None = None) -> torch.Tensor:
     "Algorithm 1 for one image `x` (1,C,H,W) of class `label`: the class mask after its momentum walk, projected to ε."
     momentum, steps = check_float('momentum', momentum, 1), check_int('steps', steps, 1)
     eps = check_float('eps', eps, 0, 1)
@@ -150,9 +154,10 @@ def coam_update(model, x, label: int, mask: torch.Tensor, eps: float, momentum: 
     return project_ball(mask + d, eps)
 
 # %% ../nbs/12_defenses.ipynb #04e0dd16
-def coam_masks(model, ds, eps: float, num_classes: int, momentum: float = 1.5, masks: torch.Tensor | None = None,
-               steps: int = 50, seed: int = 0, device=None, trace: list | None = None,
-               classes=None) -> torch.Tensor:
+def coam_masks(model: nn.Module, ds: Dataset, eps: float, num_classes: int, momentum: float = 1.5,
+               masks: torch.Tensor | None = None, steps: int = 50, seed: int = 0,
+               device: str | torch.device | None = None, trace: list | None = None,
+               classes: list[int] | None = None) -> torch.Tensor:
     """Stage 1: class masks (num_classes, C, H, W) by Algorithm 1 over `ds` (shuffled); `trace` as in `coam_update`.
     `classes`: only the masks of these classes are updated (None: all)."""
     dev = get_device(device)
@@ -193,7 +198,7 @@ class CoAMHook(Hook):
         "The settings; `refreshes` only when it is not the seed's 1, so the seed's schedule keeps its cache key."
         return {k: v for k, v in super().config.items() if k != 'refreshes' or v != 1}
 
-    def refresh(self, model, part: int = 0):
+    def refresh(self, model: nn.Module, part: int = 0) -> None:
         "Remake the masks on this epoch's `part`-th subset (of `refreshes`), starting from the current masks."
         ds, epoch = self._state['train_ds'], self._state['epoch']
         seed = self.seed + epoch * self.refreshes + part      # the seed's schedule (refreshes=1): seed + epoch
@@ -211,11 +216,11 @@ class CoAMHook(Hook):
         owned[mine] = 1
         self.masks = all_reduce_sum(masks * owned.view(-1, *[1] * (masks.ndim - 1)))   # each class from its rank
 
-    def on_epoch_start(self, model, epoch, train_ds):
+    def on_epoch_start(self, model: nn.Module, epoch: int, train_ds: Dataset) -> None:
         self._state.update(train_ds=train_ds, epoch=epoch, batch=0, part=0)
         self.refresh(model)
 
-    def __call__(self, model, x, y):
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         st = self._state
         if self.refreshes > 1:
             size = len(x) if batch_shard() is None else batch_shard().total     # the global batch's size

@@ -6,6 +6,7 @@ Docs: https://advstudy.github.io/advstudy/models.html.md"""
 
 # %% ../nbs/02_models.ipynb #f6d8cab8
 from __future__ import annotations
+from collections.abc import Callable, Sequence
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchvision
@@ -13,31 +14,19 @@ from torchvision.models import DenseNet
 import inspect
 from torchvision.models.resnet import BasicBlock, Bottleneck
 from .core import check_int, check_float, check_choice, check_bool
+from .data import DatasetInfo
 from .dryrun import note_model
+from .layers import Normalized, convert_dual_bn
 
 # %% auto #0
-__all__ = ['MODELS', 'DENSENET_STEMS', 'MOBILENET_V1', 'VGG16', 'Normalized', 'register_model', 'create_model', 'model_for',
-           'SimpleCNN', 'SmallImageDenseNet', 'WideResNet', 'SmallImageResNet', 'MobileNetV1', 'SmallImageVGG',
-           'SingleLayerCNN', 'AlexNet', 'load_weights', 'save_weights']
-
-# %% ../nbs/02_models.ipynb #ff85b505
-class Normalized(nn.Module):
-    "A classifier taking [0,1] images: `net((x - mean) / std)`."
-    def __init__(self, net: nn.Module, mean, std):
-        super().__init__()
-        self.net = net
-        self.register_buffer('mean', torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer('std', torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-    def forward(self, x): return self.net((x - self.mean) / self.std)
-    @property
-    def gradcam_layer(self) -> nn.Module:
-        "The layer whose output Grad-CAM attributes to (set by each architecture)."
-        return self.net.gradcam_layer
+__all__ = ['MODELS', 'DENSENET_STEMS', 'MOBILENET_V1', 'VGG16', 'register_model', 'create_model', 'model_for', 'SimpleCNN',
+           'SmallImageDenseNet', 'WideResNet', 'SmallImageResNet', 'MobileNetV1', 'SmallImageVGG', 'SingleLayerCNN',
+           'AlexNet', 'load_weights', 'save_weights']
 
 # %% ../nbs/02_models.ipynb #9132b335
 MODELS = {}
 
-def register_model(name: str):
+def register_model(name: str) -> Callable[[Callable], Callable]:
     "Decorator adding a builder to the registry under `name`."
     def deco(f):
         MODELS[name] = f
@@ -48,8 +37,8 @@ def create_model(name: str,               # a registered architecture (`MODELS`)
                  num_classes: int = 10,   # outputs
                  in_channels: int = 3,    # image channels
                  input_size: int = 32,    # image side
-                 mean=None,               # per-channel mean of the normalization (default 0.5)
-                 std=None,                # per-channel std of the normalization (default 0.5)
+                 mean: Sequence[float] | None = None,   # per-channel mean of the normalization (default 0.5)
+                 std: Sequence[float] | None = None,    # per-channel std of the normalization (default 0.5)
                  channels_last: bool = True,   # weights in channels-last memory format (faster convolutions)
                  width: float = 1.0,      # channel multiplier in (0, 4], for the builders that take `width`
                  dual_bn: bool = False,   # every BatchNorm2d with an auxiliary twin (AdvProp, `advstudy.advprop`)
@@ -72,19 +61,18 @@ def create_model(name: str,               # a registered architecture (`MODELS`)
     sized = {'width': width} if takes_width else {}
     model = Normalized(MODELS[name](num_classes, in_channels, input_size, **sized), mean, std)
     if check_bool('dual_bn', dual_bn):
-        from advstudy.advprop import convert_dual_bn    # imported here: advprop builds on the training loop
         convert_dual_bn(model)
     note_model(name, model)                                 # a dry run lists the models it built, at their sizes
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
-def model_for(name: str, info, **kw) -> Normalized:
+def model_for(name: str, info: DatasetInfo, **kw: float | bool | Sequence[float]) -> Normalized:
     "Model `name` shaped and normalized for a dataset's `DatasetInfo`."
     return create_model(name, info.num_classes, info.in_channels, info.size, mean=info.mean, std=info.std, **kw)
 
 # %% ../nbs/02_models.ipynb #9ad2dcdc
 class SimpleCNN(nn.Module):
     "Conv32-pool-Conv64-pool-Conv128, Dense64, Dense(num_classes) — seed 001's simple model."
-    def __init__(self, num_classes=10, in_channels=3, input_size=32):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, input_size: int = 32):
         super().__init__()
         layers = [nn.Conv2d(in_channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
                   nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -94,9 +82,9 @@ class SimpleCNN(nn.Module):
         if side < 1: raise ValueError(f"input_size must be >= 18 for SimpleCNN, got {input_size}")
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(128 * side * side, 64), nn.ReLU(),
                                         nn.Linear(64, num_classes))
-    def forward(self, x): return self.classifier(self.features(x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.classifier(self.features(x))
     @property
-    def gradcam_layer(self): return self.features
+    def gradcam_layer(self) -> nn.Module: return self.features
 
 register_model('simple_cnn')(SimpleCNN)
 
@@ -138,10 +126,11 @@ class SmallImageDenseNet(DenseNet):
         if min(_dense_sides(input_size, stem, len(block_config))) < 1:   # rounding down would leave no pixel
             for name, m in self.features.named_children():
                 if name.startswith('transition'): m.pool = nn.AvgPool2d(2, stride=2, ceil_mode=True)
-    def forward(self, x):  # torchvision's ReLU here is in place, which would overwrite the Grad-CAM layer's output
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # torchvision's ReLU here is in place, which would overwrite the Grad-CAM layer's output
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(F.relu(self.features(x)), 1), 1))
     @property
-    def gradcam_layer(self): return self.features
+    def gradcam_layer(self) -> nn.Module: return self.features
 
 _DENSENETS = {'densenet121': (32, (6, 12, 24, 16), 64, 'cifar'), 'densenet_small': (8, (4, 4, 4), 16, 'cifar'),
               'densenet_tiny': (4, (2, 2), 8, 'cifar'), 'densenet121_keras': (32, (6, 12, 24, 16), 64, 'imagenet')}
@@ -164,7 +153,7 @@ class _WideBlock(nn.Module):
 
 class WideResNet(nn.Module):
     "WRN-depth-width (Zagoruyko & Komodakis), pre-activation, for small images."
-    def __init__(self, num_classes=10, in_channels=3, depth=34, width=10):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, depth: int = 34, width: int = 10):
         super().__init__()
         if (depth - 4) % 6: raise ValueError(f"depth must be 6n + 4, got {depth}")
         n, w = (depth - 4) // 6, [16, 16 * width, 32 * width, 64 * width]
@@ -173,9 +162,10 @@ class WideResNet(nn.Module):
             layers += [_WideBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1) for i in range(n)]
         self.features = nn.Sequential(*layers, nn.BatchNorm2d(w[3]), nn.ReLU())
         self.fc = nn.Linear(w[3], num_classes)
-    def forward(self, x): return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
     @property
-    def gradcam_layer(self): return self.features
+    def gradcam_layer(self) -> nn.Module: return self.features
 
 register_model('wrn34_10')(lambda num_classes, in_channels, input_size: WideResNet(num_classes, in_channels, 34, 10))
 register_model('wrn16_4')(lambda num_classes, in_channels, input_size: WideResNet(num_classes, in_channels, 16, 4))
@@ -195,8 +185,8 @@ def _init_like_torchvision(model: nn.Module) -> nn.Module:
 class SmallImageResNet(nn.Module):
     "ResNet from torchvision's blocks with a small-image stem (3×3, stride 1, no max-pool) and a width multiplier."
     def __init__(self,
-                 block=BasicBlock,          # torchvision's `BasicBlock` (ResNet-18/34) or `Bottleneck` (ResNet-50)
-                 layers=(2, 2, 2, 2),       # blocks per stage (ResNet-18: 2-2-2-2, ResNet-50: 3-4-6-3)
+                 block: type = BasicBlock,  # torchvision's `BasicBlock` (ResNet-18/34) or `Bottleneck` (ResNet-50)
+                 layers: tuple = (2, 2, 2, 2),   # blocks per stage (ResNet-18: 2-2-2-2, ResNet-50: 3-4-6-3)
                  num_classes: int = 10,     # outputs
                  in_channels: int = 3,      # image channels
                  width: float = 1.0):       # channel multiplier of every stage (64-128-256-512 at 1)
@@ -223,11 +213,11 @@ class SmallImageResNet(nn.Module):
         blocks += [block(out, planes) for _ in range(1, n)]
         return nn.Sequential(*blocks)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
     @property
-    def gradcam_layer(self): return self.layer4
+    def gradcam_layer(self) -> nn.Module: return self.layer4
 
 register_model('resnet18')(lambda num_classes, in_channels, input_size, width=1.0:
                            SmallImageResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, width=width))
@@ -260,9 +250,10 @@ class MobileNetV1(nn.Module):
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(c, num_classes)
         _init_like_torchvision(self)
-    def forward(self, x): return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
     @property
-    def gradcam_layer(self): return self.features
+    def gradcam_layer(self) -> nn.Module: return self.features
 
 register_model('mobilenet_v1')(lambda num_classes, in_channels, input_size, width=1.0:
                                MobileNetV1(num_classes, in_channels, width, stem_stride=1 if input_size < 64 else 2))
@@ -290,10 +281,10 @@ class SmallImageVGG(nn.Module):
         hidden = _ch(512, width)
         head = [nn.Linear(c, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)]
         self.classifier = nn.Sequential(*head)
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.pool(self.features(x)), 1), 1))
     @property
-    def gradcam_layer(self): return self.features
+    def gradcam_layer(self) -> nn.Module: return self.features
 
 register_model('vgg16')(lambda num_classes, in_channels, input_size, width=1.0:
                         SmallImageVGG(num_classes, in_channels, width))
@@ -308,9 +299,9 @@ class SingleLayerCNN(nn.Module):
         self.conv = nn.Conv2d(in_channels, filters, 5)
         self.hidden = nn.ReLU()                            # Eq. 5's a_j: 28×28×50 = 39,200 units on 32×32 images
         self.fc = nn.Linear(filters * side * side, num_classes)
-    def forward(self, x): return self.fc(torch.flatten(self.hidden(self.conv(x)), 1))
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.fc(torch.flatten(self.hidden(self.conv(x)), 1))
     @property
-    def gradcam_layer(self): return self.hidden
+    def gradcam_layer(self) -> nn.Module: return self.hidden
 
 register_model('single_layer_cnn')(SingleLayerCNN)
 
@@ -318,7 +309,7 @@ register_model('single_layer_cnn')(SingleLayerCNN)
 class AlexNet(torchvision.models.AlexNet):
     "torchvision's AlexNet (same state-dict keys), with its last convolution's activation as the Grad-CAM layer."
     @property
-    def gradcam_layer(self): return self.features[11]
+    def gradcam_layer(self) -> nn.Module: return self.features[11]
 
 def _alexnet(num_classes, in_channels, input_size):
     if in_channels != 3: raise ValueError(f"in_channels must be 3 for alexnet, got {in_channels}")
@@ -327,7 +318,7 @@ def _alexnet(num_classes, in_channels, input_size):
 register_model('alexnet')(_alexnet)
 
 # %% ../nbs/02_models.ipynb #6f1e8e55
-def load_weights(model: nn.Module, path, strict: bool = True) -> nn.Module:
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> nn.Module:
     "Load a state dict from a local `.safetensors` or torch file into `model` (weights only)."
     path = Path(path)
     if not path.is_file():
@@ -344,7 +335,7 @@ def load_weights(model: nn.Module, path, strict: bool = True) -> nn.Module:
     model.load_state_dict(sd, strict=strict)
     return model
 
-def save_weights(model: nn.Module, path) -> Path:
+def save_weights(model: nn.Module, path: str | Path) -> Path:
     "Save `model`'s state dict to `path` (`.safetensors`, else `torch.save`), tensors contiguous, for `load_weights`."
     path = Path(path)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}   # any memory format

@@ -8,8 +8,10 @@ Docs: https://advstudy.github.io/advstudy/train.html.md"""
 from __future__ import annotations
 import dataclasses, importlib, math, os, time, json, hashlib, pickle, warnings
 from dataclasses import dataclass, asdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-import torch, torch.nn.functional as F
+import torch, torch.nn as nn, torch.nn.functional as F
+from torch.utils.data import Dataset
 from tqdm import tqdm
 from .core import (check_int, check_float, check_bool, check_choice, seed_everything, get_device, config_key,
                            cache_dir)
@@ -17,7 +19,7 @@ from .data import iterate_batches
 from .dryrun import loop, dry_run
 from .models import model_for, load_weights
 from .evaluate import evaluate
-from .distributed import (get_world_size, is_main, init_distributed, resolve_nproc, shard_batches, on_shard,
+from .parallel import (get_world_size, is_main, init_distributed, resolve_nproc, shard_batches, on_shard,
                                   data_parallel, all_reduce_sum, gather_floats, broadcast_object, barrier, launch_fit)
 
 # %% auto #0
@@ -67,7 +69,7 @@ def lr_factor(cfg: TrainConfig, progress: float) -> float:
     if cfg.schedule == 'step': return cfg.gamma ** sum(progress >= m for m in cfg.milestones)
     return 1.0
 
-def make_optimizer(cfg: TrainConfig, params):
+def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     "SGD with momentum or Adam, with `cfg`'s rate and weight decay."
     if cfg.optimizer == 'adam': return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
@@ -78,16 +80,16 @@ class Hook:
     "Clean training: the batch as it is, cross-entropy, nothing before an epoch. Training methods subclass it."
     method = 'clean'   # the method's name: in `config` and the checkpoint's file name
 
-    def __call__(self, model, x, y):
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "The batch trained on."
         return x, y
 
-    def loss(self, model, x, y):
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         "(loss, logits): the mean cross-entropy of the batch, and the logits it computed (None if it computed none)."
         logits = model(x)
         return F.cross_entropy(logits, y), logits
 
-    def on_epoch_start(self, model, epoch: int, train_ds):
+    def on_epoch_start(self, model: nn.Module, epoch: int, train_ds: Dataset) -> None:
         "Called before each epoch, its time counted as adversary generation."
 
     @property
@@ -119,8 +121,9 @@ def _over_ranks(tot: dict, dev) -> dict:
     ranks = [t[0] for t in gather_floats([tot['time_adv']], device=dev)]
     return {**tot, 'loss': loss, 'correct': correct, 'n': int(n), 'time_adv': sum(ranks), 'time_adv_ranks': ranks}
 
-def fit(model, train_ds, cfg: TrainConfig, val_ds=None, hook: Hook | None = None, device=None,
-        progress: bool = True, after_epoch=None, sync_bn: bool = False) -> list:
+def fit(model: nn.Module, train_ds: Dataset, cfg: TrainConfig, val_ds: Dataset | None = None,
+        hook: Hook | None = None, device: str | torch.device | None = None, progress: bool = True,
+        after_epoch: Callable[[nn.Module, int], dict] | None = None, sync_bn: bool = False) -> list:
     """Train `model` in place by `cfg` and `hook`; returns the per-epoch history (loss, accuracies, lr, times).
     `after_epoch(model, epoch)` → dict of measurements, merged into each epoch's record (not timed as training).
     Under torchrun it trains data-parallel (DDP); `sync_bn` then makes its BatchNorm layers SyncBatchNorm (CUDA)."""
@@ -185,7 +188,7 @@ def fit(model, train_ds, cfg: TrainConfig, val_ds=None, hook: Hook | None = None
     return history
 
 # %% ../nbs/04_train.ipynb #bd092bcf
-def data_fingerprint(ds) -> dict:
+def data_fingerprint(ds: Dataset) -> dict:
     "What identifies a dataset in a cache key: its `DatasetInfo`, size, and a hash of its pixels and labels (or files)."
     h = hashlib.sha256()
     if hasattr(ds, 'images'):
@@ -197,7 +200,7 @@ def data_fingerprint(ds) -> dict:
     else: raise TypeError(f"ds must be an ImageSet or an image folder, got {type(ds).__name__}")
     return {'info': asdict(ds.info), 'n': len(ds), 'content': h.hexdigest()[:16]}
 
-def checkpoint_path(cfg: TrainConfig, train_ds, hook: Hook | None = None, cache=None,
+def checkpoint_path(cfg: TrainConfig, train_ds: Dataset, hook: Hook | None = None, cache: str | Path | None = None,
                     after_epoch_key: dict | None = None, nproc: int | None = None, sync_bn: bool = False) -> Path:
     """Where the checkpoint of this config, data and hook (and what `after_epoch` measured, named by its key) lives.
     Trained on `nproc` > 1 processes (`resolve_nproc`), with or without `sync_bn`, it has a key of its own."""
@@ -252,8 +255,9 @@ def build_hook(spec: dict) -> Hook:
     return cls(**{k: nested(v) for k, v in spec['settings'].items()})
 
 # %% ../nbs/04_train.ipynb #e0305444
-def fit_on_processes(cfg: TrainConfig, train_ds, val_ds=None, hook: Hook | None = None, nproc: int = 2, device=None,
-                     progress: bool = False, sync_bn: bool = False, threads: int | None = None) -> tuple:
+def fit_on_processes(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset | None = None, hook: Hook | None = None,
+                     nproc: int = 2, device: str | torch.device | None = None, progress: bool = False,
+                     sync_bn: bool = False, threads: int | None = None) -> tuple[dict, list]:
     "(state_dict, history) of `fit` of the model `cfg` builds, on `nproc` torchrun processes launched from this one."
     if not isinstance(cfg, TrainConfig): raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     nproc, sync_bn = check_int('nproc', nproc, 1), check_bool('sync_bn', sync_bn)
@@ -301,9 +305,10 @@ def _dry_train(cfg, train_ds, val_ds, hook, device, progress, after_epoch) -> tu
                   after_epoch=after_epoch)
     return model, history
 
-def train_cached(cfg: TrainConfig, train_ds, val_ds=None, hook: Hook | None = None, device=None, cache=None,
-                 progress: bool = True, after_epoch=None, after_epoch_key: dict | None = None, nproc: int | None = None,
-                 sync_bn: bool = False):
+def train_cached(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset | None = None, hook: Hook | None = None,
+                 device: str | torch.device | None = None, cache: str | Path | None = None, progress: bool = True,
+                 after_epoch: Callable[[nn.Module, int], dict] | None = None, after_epoch_key: dict | None = None,
+                 nproc: int | None = None, sync_bn: bool = False) -> tuple[nn.Module, list, bool]:
     """The model trained by `cfg` and `hook` on `train_ds` (loaded if cached, else trained and saved), history, loaded.
     `after_epoch` (as in `fit`) needs `after_epoch_key`, a dict naming what it measures: its history is cached apart.
     `nproc` > 1 (default `$ADVSTUDY_NPROC`, else 1) trains on that many processes, launched here by torchrun."""

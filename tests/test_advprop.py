@@ -1,6 +1,7 @@
 "AdvProp's dual batch norm and the corruption suite, checked against plain models and hand computations."
 import copy, pytest, torch, torch.nn as nn, torchvision
-from advstudy.advprop import DualBatchNorm2d, convert_dual_bn, aux_bn, dual_layers, main_state_dict, AdvPropHook
+from advstudy.advprop import AdvPropHook
+from advstudy.layers import DualBatchNorm2d, convert_dual_bn, aux_bn, dual_layers, main_state_dict
 from advstudy.corruptions import CORRUPTIONS, corrupt, mce
 from advstudy.models import create_model
 

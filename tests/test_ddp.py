@@ -48,7 +48,7 @@ def under_torchrun(tmp_path_factory):
         import json
         from advstudy.data import balanced_subset, get_dataset
         from advstudy.defenses import MadryHook, UATHook
-        from advstudy.distributed import get_rank
+        from advstudy.parallel import get_rank
         from advstudy.train import TrainConfig, train_cached
         ds = balanced_subset(get_dataset('fashion_mnist', download=False), 2000, 0)
         cfg = {CFG!r}

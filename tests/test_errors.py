@@ -19,7 +19,8 @@ from advstudy.regularize import Regularized, weight_penalty, activity_ratio, wei
 from advstudy.attribution import gradcam, occlusion, ssd, blur
 from advstudy.evaluate import craft, accuracy
 from advstudy.data import append_images
-from advstudy.advprop import AdvPropHook, convert_dual_bn, aux_bn, fgsm_objective_hook
+from advstudy.advprop import AdvPropHook, fgsm_objective_hook
+from advstudy.layers import convert_dual_bn, aux_bn
 from advstudy.corruptions import corrupt, mce
 
 model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
