@@ -6,8 +6,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT, BIN
-import advstudy.reproduce as rp
-from advstudy.reproduce import broken_links, main, LOCK_NAME
+import advstudy.reports_index as rx, advstudy.runner as rn
+from advstudy.reports_index import broken_links
+from advstudy.reproduce import main
+from advstudy.runner import LOCK_NAME
 
 PARAMS = "profile = 'smoke'\ndataset = None\ndevice = None\nseed = 0\nout_dir = None"
 METRICS = ("import json, pathlib\npathlib.Path(out_dir, 'metrics.json').write_text(json.dumps("
@@ -162,7 +164,8 @@ def test_a_full_disk_is_named_and_the_previous_report_kept(tmp_path, monkeypatch
     previous_report(reports)
     (reports/'index.md').write_text('the previous index')
     def full(path, data): raise raised
-    monkeypatch.setattr(rp, 'atomic_write', full)                      # every write of metrics.json and the index
+    monkeypatch.setattr(rn, 'atomic_write', full)                      # every write of metrics.json
+    monkeypatch.setattr(rx, 'atomic_write', full)                      # and of the index
     monkeypatch.setenv('ADVSTUDY_STUDIES', str(studies))
     assert main(['reproduce', '--profile', 'smoke', '--reports', str(reports)]) == 1
     out, err = capsys.readouterr()
