@@ -6,18 +6,21 @@ Docs: https://advstudy.github.io/advstudy/study.html.md"""
 
 # %% ../nbs/16_study.ipynb #98f1e787
 from __future__ import annotations
-import importlib, pkgutil
+import importlib, itertools, pkgutil
+from functools import partial
+from typing import Callable, NamedTuple
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch
 from .core import (Profile, get_profile, get_device, seed_everything, reports_dir, check_choice, cached,
                            config_key)
-from .data import DATASETS
+from .data import DATASETS, ImageSet, FolderSet
 from .report import Report
-from .train import TrainConfig, train_cached, checkpoint_path
+from .train import TrainConfig, Hook, train_cached, checkpoint_path, data_fingerprint
+from .evaluate import craft
 
 # %% auto #0
-__all__ = ['study_names', 'study_budget', 'Study', 'setup_study']
+__all__ = ['study_names', 'study_budget', 'Trained', 'Study', 'setup_study']
 
 # %% ../nbs/16_study.ipynb #cbfdc910
 def study_names() -> list:
@@ -25,13 +28,24 @@ def study_names() -> list:
     import advstudy.studies as S
     return sorted(m.name for m in pkgutil.iter_modules(S.__path__) if not m.name.startswith('_'))
 
-def study_budget(study: str, profile: str | Profile = 'quick'):
+def study_budget(study: str, profile: str | Profile = 'quick') -> object:
     "The budget dataclass of `study` for `profile` (from `advstudy.studies.<study>.BUDGETS`)."
     check_choice('study', study, study_names())
     budgets = importlib.import_module(f'advstudy.studies.{study}').BUDGETS
     return budgets[get_profile(profile).name]
 
 # %% ../nbs/16_study.ipynb #14ac3f44
+class Trained(NamedTuple):
+    "One model of a training grid (`Study.train_grid`), trained or loaded."
+    model: torch.nn.Module   # the model, on the study's device
+    history: list            # its per-epoch log
+    checkpoint: Path         # its checkpoint (its name keys what is measured on the model)
+    loaded: bool             # loaded from its checkpoint, not trained
+
+def _crafted(attack, ds, batch_size: int, device) -> dict:
+    "`attack`'s adversarial copy of `ds`, as `craft` returns it, named: {'images', 'labels'}."
+    return dict(zip(('images', 'labels'), craft(attack, ds, batch_size, device=device)))
+
 @dataclass
 class Study:
     "What a study notebook works with once set up."
@@ -44,7 +58,7 @@ class Study:
     out: Path             # its output folder
     report: Report        # where its tables, figures and claims go
 
-    def cached(self, what: str, config: dict, compute):
+    def cached(self, what: str, config: dict, compute: Callable) -> object:
         ("`compute()`, cached (see `core.cached`) under this study, `what`, the device type and `config`; "
          "recorded in the report as computed or loaded.")
         key = {'study': self.name, 'what': what, 'device': self.device.type, **config}
@@ -54,9 +68,9 @@ class Study:
 
     def train(self,
               cfg: TrainConfig,  # how to train (its whole config is part of the checkpoint's key)
-              train_ds,          # the training set
-              hook=None,         # the training method (an `advstudy.train.Hook`); None: plain training
-              **kw,              # passed on to `train_cached`: `val_ds`, `cache`, `progress`
+              train_ds: ImageSet | FolderSet,  # the training set
+              hook: Hook | None = None,  # the training method; None: plain training
+              **kw: object,      # passed on to `train_cached`: `val_ds`, `cache`, `progress`
              ) -> tuple:         # (model, history, loaded), as `train_cached` returns them
         "The model of `cfg` on this study's device, trained or loaded from its checkpoint; recorded in the report."
         if 'device' in kw: raise TypeError("device must not be given: Study.train trains on the study's device")
@@ -64,8 +78,53 @@ class Study:
         self.report.record(f"model {checkpoint_path(cfg, train_ds, hook, kw.get('cache')).name}", loaded)
         return model, history, loaded
 
-def setup_study(name: str, profile: str = 'quick', dataset: str | None = None, device=None, seed: int = 0,
-                out_dir=None, **config) -> Study:
+    def measure(self,
+                what: str,             # the result's name (in its cache key and the report)
+                checkpoint: str | Path,  # the model measured: its checkpoint (its name goes into the key)
+                data: ImageSet | list | None,  # what it is measured on: a dataset, a list of them, or None (no key)
+                compute: Callable,     # computes the result, without arguments
+                **config: object,      # whatever else the result depends on, each a key of its own
+               ) -> object:            # the result, computed or loaded
+        "`compute()` cached (`Study.cached`) under the model's checkpoint name, `config` and the data's fingerprints."
+        key = {'checkpoint': Path(checkpoint).name, **config}
+        if isinstance(data, (list, tuple)): key['data'] = [data_fingerprint(d) for d in data]
+        elif data is not None: key['data'] = data_fingerprint(data)
+        return self.cached(what, key, compute)
+
+    def craft(self,
+              what: str,               # the copies' name (in their cache key and the report)
+              attacks: dict,           # attack name -> attack (a callable `(images, labels) -> images`)
+              checkpoint: str | Path,  # the model attacked: its checkpoint
+              ds: ImageSet,            # the dataset crafted, every item
+              **config: object,        # the attacks' settings and whatever else the copies depend on
+             ) -> dict:                # attack name -> {'images': adversarial images on the CPU, 'labels': labels}
+        "Each attack's adversarial copy of `ds`, cached (`Study.measure`) under the checkpoint, its name and `config`."
+        out = {}
+        for name, atk in attacks.items():
+            make = partial(_crafted, atk, ds, batch_size=self.profile.eval_batch_size, device=self.device)
+            out[name] = self.measure(what, checkpoint, ds, make, attack=name, **config)
+        return out
+
+    def train_grid(self,
+                   setup: Callable,    # (seed=, model=, method=) -> (TrainConfig, hook or None), the axes given only
+                   train_ds: ImageSet | FolderSet,  # the training set
+                   seeds: tuple | list,  # the training seeds (the outer loop)
+                   models: tuple | list | None = None,   # the models (the middle loop); None: no such axis
+                   methods: tuple | list | None = None,  # the training methods (the inner loop); None: no such axis
+                   **kw: object,       # passed on to `Study.train`: `val_ds`, `progress`
+                  ) -> dict:           # (seed, model, method), the axes given only -> `Trained`
+        "Train (or load) every cell of seeds × models × methods, in that order, each as `setup` says."
+        axes = {'seed': seeds, 'model': models, 'method': methods}
+        axes = {k: v for k, v in axes.items() if v is not None}
+        runs = {}
+        for cell in itertools.product(*axes.values()):
+            cfg, hook = setup(**dict(zip(axes, cell)))
+            model, history, loaded = self.train(cfg, train_ds, hook=hook, **kw)
+            runs[cell] = Trained(model, history, checkpoint_path(cfg, train_ds, hook, kw.get('cache')), loaded)
+        return runs
+
+def setup_study(name: str, profile: str = 'quick', dataset: str | None = None, device: str | torch.device | None = None,
+                seed: int = 0, out_dir: str | Path | None = None, **config: object) -> Study:
     "Set up study `name`: profile, budgets, dataset, device, seed, output folder and report (with `config` recorded)."
     budget = study_budget(name, profile)
     prof = get_profile(profile)

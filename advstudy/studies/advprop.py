@@ -7,12 +7,22 @@ Docs: https://advstudy.github.io/advstudy/studies_advprop.html.md"""
 # %% ../../nbs/26_studies_advprop.ipynb #ec45bb80
 from __future__ import annotations
 from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from torch import nn
 from ..train import TrainConfig, Hook
 from ..defenses import MadryHook
 from ..advprop import AdvPropHook, fgsm_objective_hook
+from ..data import ImageSet
+from ..train import data_fingerprint
+from ..evaluate import evaluate
+from ..attacks import FGSM, PGD
+from ..corruptions import CORRUPTIONS, corruption_errors
+from ..study import Study
 
 # %% auto #0
-__all__ = ['QUICK', 'BUDGETS', 'METHODS', 'LABELS', 'AdvPropBudget', 'attacker', 'hook', 'train_config']
+__all__ = ['QUICK', 'BUDGETS', 'METHODS', 'LABELS', 'AdvPropBudget', 'attacker', 'hook', 'train_config', 'trained_methods',
+           'grid_setup', 'pgd10', 'scores']
 
 # %% ../../nbs/26_studies_advprop.ipynb #2b40c414
 @dataclass(frozen=True)
@@ -68,3 +78,43 @@ def train_config(budget: AdvPropBudget, method: str, seed: int = 0) -> TrainConf
     return TrainConfig(budget.model, epochs=budget.epochs, batch_size=budget.batch_size, optimizer='sgd', lr=budget.lr,
                        momentum=0.9, weight_decay=5e-4, schedule='cosine', seed=seed, width=budget.width,
                        dual_bn=method == 'advprop')
+
+# %% ../../nbs/26_studies_advprop.ipynb #a2e8b6c4
+def trained_methods(budget: AdvPropBudget) -> tuple:   # the methods, then 'advprop@<strength>' for each weaker one
+    "What each seed trains: the five methods, then AdvProp at every attacker strength but the strongest (the main row)."
+    main = max(budget.strengths)
+    return METHODS + tuple(f'advprop@{k}' for k in budget.strengths if k != main)
+
+def grid_setup(budget: AdvPropBudget,  # the profile's budget
+               seed: int,              # the training seed
+               method: str,            # one of `trained_methods(budget)`
+              ) -> tuple:              # (TrainConfig, Hook)
+    "How one cell of the training grid trains: `method`, AdvProp at the strength after its '@', else the strongest."
+    base, _, k = method.partition('@')
+    strength = int(k) if k else max(budget.strengths)
+    return train_config(budget, base, seed=seed), hook(base, budget, seed=seed, strength=strength)
+
+def _scores(model: nn.Module, test: ImageSet, corrupted: tuple, with_corruptions: bool, st: Study) -> dict:
+    a = attacker(max(st.budget.strengths), st.budget)
+    out = {'clean': evaluate(model, test, device=st.device)['clean_acc'],
+           'FGSM': evaluate(model, test, attack=FGSM(model, eps=a['eps']), device=st.device)['adv_acc'],
+           'PGD': evaluate(model, test, attack=PGD(model, **pgd10(st.budget)), device=st.device)['adv_acc']}
+    if with_corruptions: out['errors'] = corruption_errors(model, *corrupted, seed=st.seed, device=st.device)
+    return out
+
+def pgd10(budget: AdvPropBudget) -> dict:   # PGD-10's eps, alpha and steps
+    "The robust-accuracy attack: PGD-10 at the strongest attacker's ε, step ε/4."
+    eps = attacker(max(budget.strengths), budget)['eps']
+    return dict(eps=eps, alpha=eps / 4, steps=10)
+
+def scores(st: Study,                # the study: its budget, device, seed (the corruptions') and cache
+           model: nn.Module,         # the model scored (through its main BNs)
+           checkpoint: str | Path,   # its checkpoint
+           test: ImageSet,           # the test images
+           corrupted: tuple,         # (images, labels) on the study's device, scored under the corruptions
+           with_corruptions: bool = True,  # score the corruptions (False: their errors are left out)
+          ) -> dict:                 # 'clean', 'FGSM', 'PGD' accuracies (and 'errors': corruption -> per severity)
+    "The scores of one model, cached under its checkpoint, the test data, the attack and the corruptions."
+    compute = partial(_scores, model, test, corrupted, with_corruptions=with_corruptions, st=st)
+    return st.measure('scores', checkpoint, None, compute, test=data_fingerprint(test), n_corrupted=len(corrupted[1]),
+                      pgd=pgd10(st.budget), corruptions=list(CORRUPTIONS) if with_corruptions else [], seed=st.seed)

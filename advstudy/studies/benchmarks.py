@@ -6,10 +6,18 @@ Docs: https://advstudy.github.io/advstudy/studies_benchmarks.html.md"""
 
 # %% ../../nbs/21_studies_benchmarks.ipynb #8793b0dd
 from __future__ import annotations
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Callable
+import pandas as pd, torch
+from torch import nn
+from ..attacks import fgsm, pgd, deepfool, cw_l2
+from ..attribution import gradcam, occlusion
+from ..bench import compare_speed
 
 # %% auto #0
-__all__ = ['QUICK', 'BUDGETS', 'BenchmarksBudget']
+__all__ = ['QUICK', 'BUDGETS', 'EPS', 'BenchmarksBudget', 'speed_implementations', 'SpeedRuns', 'gallery_attacks',
+           'memory_format_runs', 'gradcam_runs', 'occlusion_runs', 'cell', 'round_rates']
 
 # %% ../../nbs/21_studies_benchmarks.ipynb #c5f1b6a6
 @dataclass(frozen=True)
@@ -39,3 +47,125 @@ BUDGETS = {
     'quick': QUICK,
     'paper': replace(QUICK, minutes=30),
 }
+
+# %% ../../nbs/21_studies_benchmarks.ipynb #b4e8d3a1
+EPS = 8/255   # FGSM's and PGD's L∞ radius
+
+def speed_implementations(model: nn.Module,          # the benchmarked model
+                          budget: BenchmarksBudget,  # PGD's steps, C&W's steps
+                          candidates: int,           # the second DeepFool's top classes (label included)
+                          seed: int,                 # PGD's random start
+                          references: bool = False,  # add torchattacks' and foolbox's (installed)
+                         ) -> dict:                  # attack -> implementation -> callable (images, labels)
+    "Every timed attack's implementations at the same settings: ours, then torchattacks' and foolbox's."
+    eps, k, top = EPS, budget.pgd_steps, f'DeepFool top-{candidates}'
+    impls = {'FGSM': {'advstudy': lambda a, b: fgsm(model, a, b, eps=eps)},
+             f'PGD-{k}': {'advstudy': lambda a, b: pgd(model, a, b, eps=eps, alpha=2/255, steps=k, seed=seed)},
+             'DeepFool': {'advstudy': lambda a, b: deepfool(model, a, b, steps=50, overshoot=0.02, candidates=10)},
+             top: {'advstudy': lambda a, b: deepfool(model, a, b, steps=50, overshoot=0.02, candidates=candidates)},
+             'C&W L2': {'advstudy': lambda a, b: cw_l2(model, a, b, c=1e-3, kappa=0, steps=budget.cw_steps, alpha=0.01,
+                                                       search_steps=budget.cw_search_steps)}}
+    if not references: return impls
+    import torchattacks, foolbox as fb
+    fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=next(model.parameters()).device)
+    fbrun = lambda atk, e: (lambda a, b: atk(fmodel, a, b, epsilons=e)[1])
+    impls['FGSM'].update({'torchattacks': torchattacks.FGSM(model, eps=eps),
+                          'foolbox': fbrun(fb.attacks.LinfFastGradientAttack(random_start=False), eps)})
+    impls[f'PGD-{k}'].update({'torchattacks': torchattacks.PGD(model, eps=eps, alpha=2/255, steps=k, random_start=True),
+                             'foolbox': fbrun(fb.attacks.LinfPGD(steps=k, abs_stepsize=2/255, random_start=True), eps)})
+    impls['DeepFool'].update({'foolbox': fbrun(fb.attacks.L2DeepFoolAttack(steps=50, candidates=10, overshoot=0.02),
+                                               None)})
+    top_fb = fb.attacks.L2DeepFoolAttack(steps=50, candidates=candidates, overshoot=0.02)
+    impls[top].update({'foolbox': fbrun(top_fb, None)})
+    cw_fb = fb.attacks.L2CarliniWagnerAttack(budget.cw_search_steps, budget.cw_steps, 0.01, 0, initial_const=1e-3,
+                                            abort_early=True)
+    impls['C&W L2'].update({'foolbox': fbrun(cw_fb, None)})
+    return impls
+
+@dataclass
+class SpeedRuns:
+    "The rows and per-image results of every `compare_speed` of one model, in the order timed."
+    model: nn.Module                           # the benchmarked model
+    batch_size: int                            # images per attack call
+    rows: list = field(default_factory=list)   # `compare_speed`'s table rows
+    per: dict = field(default_factory=dict)    # (attack, implementation) -> `attack_success` of its output
+
+    def time(self,
+             attack: str,            # the attack's name in the table
+             implementations: dict,  # implementation -> callable (images, labels)
+             images: torch.Tensor,   # the images attacked
+             labels: torch.Tensor,   # their labels
+             **kw: object,           # passed on to `compare_speed`: `repeats`, `backward_per_forward`, `no_floor`
+            ) -> None:
+        "Time `implementations` of `attack` with `compare_speed`, keeping its rows and per-image results."
+        r, res = compare_speed(self.model, attack, implementations, images, labels=labels, batch_size=self.batch_size,
+                               **kw)
+        self.rows.extend(r)
+        self.per.update({(attack, name): v for name, v in res.items()})
+
+def gallery_attacks(model: nn.Module,          # the benchmarked model
+                    budget: BenchmarksBudget,  # PGD's and C&W's steps
+                    seed: int,                 # PGD's random start
+                   ) -> dict:                  # attack -> callable (images, labels) -> (adversarial, info)
+    "The gallery's attacks, each returning its per-image information (success, norms)."
+    eps, k = EPS, budget.pgd_steps
+    return {'FGSM': lambda a, b: fgsm(model, a, b, eps=eps, return_info=True),
+            f'PGD-{k} L∞': lambda a, b: pgd(model, a, b, eps=eps, alpha=2/255, steps=k, seed=seed, return_info=True),
+            f'PGD-{k} L2': lambda a, b: pgd(model, a, b, eps=1.0, alpha=0.25, steps=k, norm='l2', seed=seed,
+                                            return_info=True),
+            'DeepFool L2': lambda a, b: deepfool(model, a, b, return_info=True),
+            'DeepFool L∞': lambda a, b: deepfool(model, a, b, norm='linf', return_info=True),
+            'C&W L2': lambda a, b: cw_l2(model, a, b, steps=budget.cw_steps, search_steps=budget.cw_search_steps,
+                                         return_info=True)}
+
+def memory_format_runs(model: nn.Module,          # the model as built (channels-last weights)
+                       plain: nn.Module,          # a copy of it with contiguous weights
+                       budget: BenchmarksBudget,  # PGD's steps
+                       seed: int,                 # PGD's random start
+                      ) -> dict:                  # 'channels-last', 'contiguous' -> callable (images, labels)
+    "PGD on the same weights in both memory formats."
+    eps, k = EPS, budget.pgd_steps
+    return {'channels-last': lambda a, b: pgd(model, a, b, eps=eps, alpha=2/255, steps=k, seed=seed),
+            'contiguous': lambda a, b: pgd(plain, a, b, eps=eps, alpha=2/255, steps=k, seed=seed)}
+
+def _batched(f: Callable, xs: torch.Tensor, batch_size: int) -> list:
+    return [f(xs[i:i + batch_size]) for i in range(0, len(xs), batch_size)]
+
+def _their_gradcam(model: nn.Module, b: torch.Tensor):
+    from pytorch_grad_cam import GradCAM
+    with GradCAM(model=model, target_layers=[model.gradcam_layer]) as cam: return cam(input_tensor=b, targets=None)
+
+def gradcam_runs(model: nn.Module,      # the model (its `gradcam_layer`)
+                 images: torch.Tensor,  # the images mapped
+                 batch_size: int,       # images per call
+                ) -> dict:              # 'advstudy' (and 'pytorch-grad-cam', installed) -> callable ()
+    "Grad-CAM maps of `images`, batch by batch: ours, and pytorch-grad-cam's where it is installed."
+    runs = {'advstudy': partial(_batched, partial(gradcam, model), images, batch_size)}
+    try: import pytorch_grad_cam  # noqa: F401
+    except ImportError: return runs
+    runs['pytorch-grad-cam'] = partial(_batched, partial(_their_gradcam, model), images, batch_size)
+    return runs
+
+def occlusion_runs(model: nn.Module,      # the model
+                   images: torch.Tensor,  # the images mapped
+                   ppes: dict | list,     # the `perturbations_per_eval` values timed
+                  ) -> dict:              # 'perturbations_per_eval=<p>' -> callable ()
+    "Occlusion maps of `images` at each `perturbations_per_eval`."
+    return {f'perturbations_per_eval={p}': partial(occlusion, model, images, perturbations_per_eval=p) for p in ppes}
+
+def cell(df: pd.DataFrame,  # the speed table
+         attack: str,       # its attack
+         impl: str,         # its implementation
+         col: str,          # the column read
+        ) -> float:         # the value, NaN where the row is missing
+    "One value of the speed table."
+    r = df[(df.attack == attack) & (df.implementation == impl)]
+    return r[col].item() if len(r) else float('nan')
+
+def round_rates(df: pd.DataFrame,  # the speed table
+                per: dict,         # (attack, implementation) -> per-image results, with 'round_s'
+                attack: str,       # the attack
+                impl: str,         # the implementation
+               ) -> list:          # img/s in every timing round
+    "The images per second of `impl` of `attack` in every timing round."
+    return [cell(df, attack, impl, 'images') / s for s in per[attack, impl]['round_s']]

@@ -7,13 +7,18 @@ Docs: https://advstudy.github.io/advstudy/studies_coam.html.md"""
 # %% ../../nbs/22_studies_coam.ipynb #27571fc1
 from __future__ import annotations
 from dataclasses import dataclass, replace, field
+import numpy as np, torch
+from torch import nn
 from ..core import check_float, check_int
 from ..train import Hook, TrainConfig
 from ..defenses import MadryHook, SATHook, UATHook, CoAMHook
+from ..data import ImageSet
+from ..attacks import c_uap, f_uap, cd_uap, evaluate_perturbation
+from ..study import Study
 
 # %% auto #0
 __all__ = ['QUICK', 'BUDGETS', 'DATASET_EPS_255', 'METHODS', 'ImageNetBudget', 'CoamBudget', 'study_eps', 'make_hook',
-           'train_config']
+           'train_config', 'grid_setup', 'fuap_accuracy', 'fuap_epoch', 'white_box_uaps', 'eq2_overshoot']
 
 # %% ../../nbs/22_studies_coam.ipynb #31aeae03
 @dataclass(frozen=True)
@@ -131,3 +136,62 @@ def train_config(budget: CoamBudget, batch_size: int, dataset: str, method: str 
     lr = budget.finetune_lr if init is not None else budget.lr
     return TrainConfig(budget.model, epochs=epochs, batch_size=batch_size, optimizer='sgd', lr=lr, init=init,
                        weight_decay=budget.weight_decay, schedule='cosine', augment=dataset == 'cifar10', seed=seed)
+
+# %% ../../nbs/22_studies_coam.ipynb #e3b9a6d4
+def grid_setup(st: Study,                 # the study: its profile's batch size and its dataset
+               budget: CoamBudget,        # the budget (the notebook's, after UAT's step sweep)
+               eps: float,                # the L∞ radius
+               seed: int,                 # the training seed
+               method: str,               # one of `METHODS`
+               clean: dict | None = None,  # seed -> its Clean checkpoint's path, the defences' start
+               epochs: int | None = None,  # other than the budget's
+               refreshes: int = 1,        # CoAM's mask refreshes per epoch
+              ) -> tuple:                 # (TrainConfig, Hook)
+    "How `method` trains with `seed`: from scratch, or (a defence, the budget starting from Clean) from Clean's."
+    init = clean[seed] if method != 'clean' and budget.start == 'clean' else None
+    cfg = train_config(budget, st.profile.batch_size, st.dataset, method, seed=seed, init=init)
+    cfg = replace(cfg, epochs=epochs) if epochs else cfg
+    return cfg, make_hook(method, eps, budget, seed=seed, refreshes=refreshes)
+
+def fuap_accuracy(model: nn.Module,       # the model
+                  ds: ImageSet,           # the images scored
+                  fuap_set: ImageSet,     # the images the F-UAP is computed on
+                  eps: float,             # its L∞ radius
+                  epochs: int,            # its epochs
+                  seed: int,              # its seed
+                  device: torch.device,   # where it computes
+                 ) -> float:              # accuracy on `ds` under the F-UAP
+    "Accuracy on `ds` under a white-box F-UAP computed on `fuap_set`."
+    d = f_uap(model, fuap_set, eps, epochs=epochs, seed=seed, device=device)
+    return evaluate_perturbation(model, ds, d, device=device)['adv_acc']
+
+def fuap_epoch(model: nn.Module,  # the model after an epoch
+               epoch: int,        # the epoch (unused: the record is the model's)
+               **kw: object,      # `fuap_accuracy`'s other arguments: ds, fuap_set, eps, epochs, seed, device
+              ) -> dict:          # {'fuap_acc': accuracy under the F-UAP}
+    "`fuap_accuracy` as an `after_epoch` record."
+    return {'fuap_acc': fuap_accuracy(model, **kw)}
+
+def white_box_uaps(model: nn.Module,   # the model attacked
+         cuap_set: ImageSet,      # C-UAP's images
+         fuap_set: ImageSet,      # F-UAP's and CD-UAP's images
+         eps: float,              # the L∞ radius
+         budget: CoamBudget,      # the UAPs' epochs
+         seed: int,               # their seed
+         device: torch.device,    # where they compute
+        ) -> dict:                # 'C-UAP', 'F-UAP', 'CD-UAP' -> δ
+    "The three white-box UAPs against `model`; CD-UAP targets the lower half of the classes."
+    k = fuap_set.info.num_classes
+    at = dict(seed=seed, device=device)
+    return {'C-UAP': c_uap(model, cuap_set, eps, target_fooling=0.8, epochs=budget.cuap_epochs, **at),
+            'F-UAP': f_uap(model, fuap_set, eps, epochs=budget.fuap_epochs, **at),
+            'CD-UAP': cd_uap(model, fuap_set, eps, targeted_classes=range(k // 2), epochs=budget.cd_epochs, **at)}
+
+def eq2_overshoot(over: np.ndarray,  # per step of Eq. 2: how far ‖δ + m·D‖∞ exceeds ε before the clip (≤ 0: not)
+                  eps: float,        # the L∞ radius
+                 ) -> dict:          # steps, share clipped, median and max of ‖δ + m·D‖∞ / ε
+    "How far Eq. 2's step overshoots ε (NaN where no step was taken: every subset image misclassified)."
+    of = lambda f: float(f(over)) if len(over) else float('nan')
+    return {'steps': len(over), 'share_clipped': of(lambda o: (o > 0).mean()),
+            'median_over_eps': of(lambda o: np.median(o) / eps + 1),
+            'max_over_eps': of(lambda o: o.max() / eps + 1)}

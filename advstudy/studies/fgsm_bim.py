@@ -8,9 +8,12 @@ Docs: https://advstudy.github.io/advstudy/studies_fgsm_bim.html.md"""
 from __future__ import annotations
 from dataclasses import dataclass, replace
 from ..train import TrainConfig
+from torch import nn
+from ..attacks import Attack, FGSM, BIM, kurakin_steps
 
 # %% auto #0
-__all__ = ['QUICK', 'BUDGETS', 'LABELS', 'FgsmBimBudget', 'models', 'train_config']
+__all__ = ['QUICK', 'BUDGETS', 'LABELS', 'EPS', 'SWEEP_SETTINGS', 'FgsmBimBudget', 'models', 'train_config', 'sweep_attack',
+           'attacks', 'spec', 'paper_model']
 
 # %% ../../nbs/20_studies_fgsm_bim.ipynb #6dfe5b3a
 @dataclass(frozen=True)
@@ -52,3 +55,31 @@ def train_config(model: str, budget: FgsmBimBudget, batch_size: int, dataset: st
     return TrainConfig(model, epochs=budget.densenet_epochs, batch_size=batch_size, optimizer='sgd',
                        lr=budget.densenet_lr, momentum=0.9, weight_decay=1e-4, schedule='cosine',
                        augment=dataset == 'cifar10', seed=seed)
+
+# %% ../../nbs/20_studies_fgsm_bim.ipynb #d93b0f5e
+EPS = 8/255                                    # the usual CIFAR-10 budget (the seed gives none)
+SWEEP_SETTINGS = {'FGSM': {}, 'BIM': {'alpha': 1/255, 'steps': 'kurakin_steps(eps)'}}   # keys the ε sweep's results
+
+def sweep_attack(model: nn.Module,   # the model attacked
+                 attack: str,  # 'FGSM' or 'BIM'
+                 eps: float,   # the L∞ radius, in [0, 1] pixel space
+                ) -> FGSM | BIM:  # the attack object
+    "FGSM, or BIM with α = 1/255 and Kurakin et al.'s iteration count, at `eps`."
+    if attack == 'FGSM': return FGSM(model, eps=eps)
+    if attack == 'BIM': return BIM(model, eps=eps, alpha=1/255, steps=kurakin_steps(eps))
+    raise ValueError(f"attack must be one of ['FGSM', 'BIM'], got {attack!r}")
+
+def attacks(model: nn.Module,   # the model attacked
+            eps: float = EPS,   # the L∞ radius
+           ) -> dict:           # 'FGSM' and 'BIM' -> the attack object
+    "The seed's two attacks at `eps`."
+    return {a: sweep_attack(model, a, eps) for a in ('FGSM', 'BIM')}
+
+def spec(attack: Attack) -> dict:   # an attack object -> its class name and settings, as its results are keyed
+    "What keys an attack's cached results: its class name and its settings."
+    return {'attack': type(attack).__name__, **attack.settings}
+
+def paper_model(model: str) -> str:   # a registry name -> 'simple_cnn' or 'densenet'
+    "The seed's row for `model`: the Simple CNN, or the DenseNet (either stem, any size)."
+    return 'simple_cnn' if model == 'simple_cnn' else 'densenet'
+

@@ -6,14 +6,19 @@ Docs: https://advstudy.github.io/advstudy/studies_nar.html.md"""
 
 # %% ../../nbs/28_studies_nar.ipynb #72b7c271
 from __future__ import annotations
-from dataclasses import dataclass, replace
-import torch
+from dataclasses import dataclass, replace, asdict
+from functools import partial
+import numpy as np, torch
 from ..core import check_bool, check_choice, check_int
-from ..train import TrainConfig
-from ..nar import GRANULARITIES, NarSupernet, Controller, SearchConfig, search, derive
+from ..train import TrainConfig, data_fingerprint
+from ..data import ImageSet, DatasetInfo
+from ..evaluate import evaluate
+from ..nar import GRANULARITIES, NarSupernet, Controller, SearchConfig, search, derive, count_arch, child
+from ..study import Study
 
 # %% auto #0
-__all__ = ['QUICK', 'BUDGETS', 'VARIANTS', 'NarBudget', 'search_config', 'run_search', 'retrain_config']
+__all__ = ['QUICK', 'BUDGETS', 'VARIANTS', 'NarBudget', 'search_config', 'run_search', 'retrain_config', 'search_cached',
+           'best_searched', 'macs', 'retrained_accuracy', 'replaced_share']
 
 # %% ../../nbs/28_studies_nar.ipynb #9af14c4e
 @dataclass(frozen=True)
@@ -66,9 +71,9 @@ def run_search(budget: NarBudget,   # the profile's budget
                granularity: str,    # 'block' (ResNet-18-8) or 'conv' (ResNet-18-16)
                pretrain: bool,      # the seed's PreTrain variant
                seed: int,           # the search's seed (initialization, sampling, batches)
-               train_ds,            # the images the shared weights train on
-               val_ds,              # the held-out split the rewards and the derivation use
-               device=None,         # where the supernet runs
+               train_ds: ImageSet,  # the images the shared weights train on
+               val_ds: ImageSet,    # the held-out split the rewards and the derivation use
+               device: str | torch.device | None = None,  # where the supernet runs
               ) -> dict:            # {'log': per-epoch records, 'derived': `derive`'s result}
     "One seeded NAR search at `granularity` and its derived architectures."
     check_choice('granularity', granularity, GRANULARITIES)
@@ -86,3 +91,53 @@ def retrain_config(budget: NarBudget, model: str, seed: int = 0) -> TrainConfig:
     "How every architecture retrains from scratch: one budget for the baseline, the searched and the random ones."
     return TrainConfig(model, epochs=budget.retrain_epochs, batch_size=budget.batch_size, optimizer='sgd',
                        lr=budget.lr, momentum=0.9, weight_decay=5e-4, schedule='cosine', seed=seed, width=budget.width)
+
+# %% ../../nbs/28_studies_nar.ipynb #f4b9a2d6
+def search_cached(st: Study,           # the study: its budget, device and cache
+                  granularity: str,    # 'block' (ResNet-18-8) or 'conv' (ResNet-18-16)
+                  variant: str,        # one of `VARIANTS`
+                  seed: int,           # the search's seed
+                  train_ds: ImageSet,  # the images the shared weights train on
+                  val_ds: ImageSet,    # the held-out split the rewards and the derivation use
+                 ) -> dict:            # `run_search`'s result, computed or loaded
+    "`run_search`, cached under the search's settings, the width, the derivation's samples and both data sets."
+    check_choice('variant', variant, VARIANTS)
+    b, pre = st.budget, variant == 'NAR-PreTrain'
+    key = {'granularity': granularity, 'search': asdict(search_config(b, pre, seed)), 'width': b.width,
+           'derive_samples': b.derive_samples, 'train': data_fingerprint(train_ds), 'val': data_fingerprint(val_ds)}
+    run = partial(run_search, b, granularity, pre, seed=seed, train_ds=train_ds, val_ds=val_ds, device=st.device)
+    return st.cached('search', key, run)
+
+def best_searched(derived: list) -> list:   # `derive`'s results of several searches -> the best one's architecture
+    "The architecture with the best held-out accuracy among several searches' (the first on a tie): never the test set."
+    return max(derived, key=lambda d: d['best_val_acc'])['best']
+
+def macs(arch: list,                  # the architecture (an operator per position)
+         granularity: str,            # 'block' or 'conv'
+         budget: NarBudget,           # its width
+         info: DatasetInfo,           # the images' size, channels and classes
+         imagenet: bool = False,      # count at 224×224, 1,000 classes and width 1 instead
+        ) -> dict:                    # {'params', 'macs'}
+    "Parameters and MACs of `arch` at the study's size and width, or (imagenet) at ImageNet's."
+    if imagenet: return count_arch(arch, granularity)
+    return count_arch(arch, granularity, info.size, info.in_channels, num_classes=len(info.classes),
+                      width=budget.width, imagenet_stem=info.size >= 64)
+
+def retrained_accuracy(st: Study,          # the study: its budget, device and cache
+                       arch: list,         # the architecture
+                       granularity: str,   # 'block' or 'conv'
+                       seed: int,          # the retraining seed
+                       train_ds: ImageSet, # the training images
+                       val_ds: ImageSet,   # the validation curve's images
+                       test_ds: ImageSet,  # the images scored
+                      ) -> float:          # test accuracy (%)
+    "Test accuracy (%) of `arch` retrained from scratch (`retrain_config`) with `seed`, trained or loaded."
+    net, _, _ = st.train(retrain_config(st.budget, child(arch, granularity), seed), train_ds, val_ds=val_ds,
+                         progress=False)
+    return 100 * evaluate(net, test_ds, device=st.device)['clean_acc']
+
+def replaced_share(arch: list,   # the architecture
+                   deep: bool,   # the deeper half (else the shallower one)
+                  ) -> float:    # the share of its positions not conv3×3
+    "The share of replaced operators in the deeper or the shallower half of `arch`."
+    return np.mean([a != 0 for a in (arch[len(arch) // 2:] if deep else arch[:len(arch) // 2])])

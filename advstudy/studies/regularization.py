@@ -8,13 +8,18 @@ Docs: https://advstudy.github.io/advstudy/studies_regularization.html.md"""
 from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import partial
+import numpy as np, pandas as pd, torch
+from torch import nn
 from ..train import TrainConfig, Hook
-from ..regularize import Regularized
+from ..regularize import Regularized, activity_ratio
+from ..data import ImageSet
+from ..evaluate import evaluate
+from ..attribution import occlusion_stability, gradcam_stability
 from ..attacks import DeepFool, FGSM, PGD
 
 # %% auto #0
 __all__ = ['QUICK', 'BUDGETS', 'REGULARIZERS', 'ATTACKS', 'LABELS', 'RegularizationBudget', 'hook', 'make_attacks',
-           'train_config']
+           'train_config', 'grid_setup', 'sparsity_setup', 'attack_settings', 'sparsity', 'attribution_ssd', 'per_seed']
 
 # %% ../../nbs/23_studies_regularization.ipynb #f6054bfa
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def hook(regularizer: str, budget: RegularizationBudget) -> Hook:
         raise ValueError(f"regularizer must be one of {list(penalties)}, got {regularizer!r}")
     return Regularized(**penalties[regularizer]) if penalties[regularizer] else Hook()
 
-def make_attacks(model, budget: RegularizationBudget, seed: int = 0) -> dict:
+def make_attacks(model: nn.Module, budget: RegularizationBudget, seed: int = 0) -> dict:
     "The seed's three attacks on `model`, each a callable (images, labels): DeepFool (L2), FGSM, targeted PGD."
     pgd = PGD(model, eps=budget.eps, alpha=budget.alpha, steps=budget.steps)
     return {'DeepFool': DeepFool(model, steps=budget.deepfool_steps, candidates=budget.deepfool_candidates),
@@ -81,3 +86,48 @@ def train_config(model: str, budget: RegularizationBudget, seed: int = 0, init: 
     width = 1.0 if model == 'single_layer_cnn' else budget.width
     return TrainConfig(model, epochs=epochs, batch_size=budget.batch_size, optimizer='adam', lr=budget.lr,
                        weight_decay=0.0, schedule='constant', seed=seed, init=init, width=width)
+
+# %% ../../nbs/23_studies_regularization.ipynb #d8b3e5f1
+def grid_setup(budget: RegularizationBudget,  # the profile's budget
+               seed: int,                     # the training seed
+               model: str,                    # the architecture
+               method: str,                   # one of `REGULARIZERS`
+              ) -> tuple:                     # (TrainConfig, Hook)
+    "How one cell of Table 1's grid trains: `model` from scratch with `method`'s kernel penalty."
+    return train_config(model, budget, seed=seed), hook(method, budget)
+
+def sparsity_setup(budget: RegularizationBudget,  # the profile's budget
+                   seed: int,                     # the training seed
+                   method: float,                 # λ of Eq. 5 (0: Base)
+                  ) -> tuple:                     # (TrainConfig, Hook)
+    "How Fig. 1's single-layer CNN trains at one λ of Eq. 5's activation penalty on its hidden units (λ = 0: Base)."
+    h = Regularized(activity=method, layer='net.hidden') if method else hook('Base', budget)
+    return train_config('single_layer_cnn', budget, seed=seed), h
+
+def attack_settings(budget: RegularizationBudget) -> dict:   # the settings that key the crafted copies
+    "The three attacks' settings, as the crafted copies are keyed."
+    return {k: getattr(budget, k) for k in ('eps', 'alpha', 'steps', 'deepfool_steps', 'deepfool_candidates')}
+
+def sparsity(model: nn.Module,  # the single-layer CNN
+             test: ImageSet,    # the test images
+             device: torch.device,  # where it computes
+            ) -> dict:          # {'acc': clean accuracy, 'density': `activity_ratio` of its hidden units}
+    "Fig. 1's two measurements of one model: test accuracy and average density."
+    return {'acc': evaluate(model, test, device=device)['clean_acc'],
+            'density': activity_ratio(model, test.batch(range(len(test)))[0].to(device), 'net.hidden')}
+
+def attribution_ssd(model: nn.Module,        # the model
+                    images: torch.Tensor,    # the images, on its device
+                   ) -> dict:                # 'sliding patch' and 'Grad-CAM' -> SSD per image
+    "Table 2's SSDs per image: occlusion at 4×4 against 2×2 patches, Grad-CAM of the image against its blur."
+    return {'sliding patch': occlusion_stability(model, images).tolist(),
+            'Grad-CAM': gradcam_stability(model, images).tolist()}
+
+def per_seed(df: pd.DataFrame,  # one row per measurement, with a 'seed' column
+             col: str,          # the column averaged
+             seeds: tuple,      # the seeds, in order
+             **eq: object,      # column -> the value its rows must have
+            ) -> list:          # one value per seed
+    "One value per seed: the mean of `col` over the rows of `df` whose columns equal `eq`'s values."
+    rows = np.logical_and.reduce([df[k] == v for k, v in eq.items()])
+    return [df[rows & (df.seed == s)][col].mean() for s in seeds]
