@@ -35,7 +35,7 @@ def _targets(model, images, target) -> torch.Tensor:
 # %% ../nbs/19_attribution.ipynb #3db6d811
 def gradcam(model: nn.Module,            # a classifier of [0, 1] images
             images: torch.Tensor,        # (N, C, H, W) in [0, 1]
-            target=None,                 # the class explained: an int, (N,) labels, or None for the predicted class
+            target: int | torch.Tensor | None = None,  # the class explained: an int, (N,) labels, None: the predicted
             layer: nn.Module | None = None,   # the layer attributed to (default: `model.gradcam_layer`)
            ) -> torch.Tensor:
     "Grad-CAM maps (N, H, W) in [0, 1], by Captum's `LayerGradCam`, bilinearly upsampled to the images' size."
@@ -58,7 +58,7 @@ def occlusion_batch(n_images: int) -> int:
 
 def occlusion(model: nn.Module,          # a classifier of [0, 1] images
               images: torch.Tensor,      # (N, C, H, W) in [0, 1]
-              target=None,               # the class explained: an int, (N,) labels, or None for the predicted class
+              target: int | torch.Tensor | None = None,  # the class explained: an int, (N,) labels, or None: predicted
               window: int = 4,           # the patch's side in pixels (all channels at once)
               stride: int = 2,           # the patch's step in pixels
               baseline: float = 0.5,     # the patch's grey value, in [0, 1] pixel space
@@ -88,7 +88,8 @@ def ssd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
                          f"{getattr(b, 'shape', b)}")
     return (a - b).pow(2).flatten(1).sum(1)
 
-def occlusion_stability(model, images: torch.Tensor, target=None, stride: int = 2) -> torch.Tensor:
+def occlusion_stability(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor | None = None,
+                        stride: int = 2) -> torch.Tensor:
     "Per-image SSD between occlusion maps with 4×4 and with 2×2 patches (both at `stride`), for the predicted class."
     target = _targets(model, images, target)
     return ssd(occlusion(model, images, target, window=4, stride=stride),
@@ -99,7 +100,8 @@ def blur(images: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
     sigma = check_float('sigma', sigma, 0, lo_open=True)
     return gaussian_blur(check_images(images), kernel_size=[3, 3], sigma=[sigma, sigma])
 
-def gradcam_stability(model, images: torch.Tensor, target=None, sigma: float = 0.5, layer=None) -> torch.Tensor:
+def gradcam_stability(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor | None = None,
+                      sigma: float = 0.5, layer: nn.Module | None = None) -> torch.Tensor:
     "Per-image SSD between the Grad-CAM of the images and of the images blurred by a Gaussian of `sigma` (3×3 kernel)."
     target = _targets(model, images, target)
     return ssd(gradcam(model, images, target, layer=layer), gradcam(model, blur(images, sigma), target, layer=layer))

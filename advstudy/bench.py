@@ -7,8 +7,10 @@ Docs: https://advstudy.github.io/advstudy/bench.html.md"""
 # %% ../nbs/15_bench.ipynb #21840026
 from __future__ import annotations
 import time
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-import torch
+from typing import Any
+import torch, torch.nn as nn
 from .core import check_int, check_bool, frozen
 from .dryrun import loop
 from .attacks.base import check_model
@@ -21,7 +23,7 @@ __all__ = ['time_best', 'count_passes', 'replay_passes', 'batched_predict', 'att
 def _sync():
     if torch.cuda.is_available(): torch.cuda.synchronize()
 
-def time_best(fn, repeats: int = 3, warmup: bool = True):
+def time_best(fn: Callable[[], Any], repeats: int = 3, warmup: bool = True) -> tuple[float, Any]:
     "(best wall time in seconds over `repeats` calls of `fn()`, the last result)."
     repeats = check_int('repeats', repeats, 1)
     if not callable(fn): raise TypeError(f"fn must be callable, got {type(fn).__name__}")
@@ -37,7 +39,7 @@ def time_best(fn, repeats: int = 3, warmup: bool = True):
 
 # %% ../nbs/15_bench.ipynb #9cc12126
 @contextmanager
-def count_passes(model):
+def count_passes(model: nn.Module) -> Iterator[dict[str, int]]:
     "Context manager yielding a dict with the images forwarded with gradients on (`grad`) and off (`nograd`)."
     check_model(model)
     counts = {'grad': 0, 'nograd': 0}
@@ -64,8 +66,8 @@ def _replay(model, images, n_images: int, backward_per_forward: int, batch_size:
                 for j in range(backward_per_forward):
                     torch.autograd.grad(z[:, j % z.shape[1]].sum(), x, retain_graph=j < backward_per_forward - 1)
 
-def replay_passes(model, images, labels, grad_images: int, nograd_images: int = 0, backward_per_forward: int = 1,
-                  batch_size: int = 128) -> float:
+def replay_passes(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, grad_images: int,
+                  nograd_images: int = 0, backward_per_forward: int = 1, batch_size: int = 128) -> float:
     "Seconds to run the given numbers of image-passes (forward+backward to the input, and forward only) over `images`."
     b = check_int('backward_per_forward', backward_per_forward, 1)
     batch_size = check_int('batch_size', batch_size, 1)
@@ -80,12 +82,13 @@ def replay_passes(model, images, labels, grad_images: int, nograd_images: int = 
 
 # %% ../nbs/15_bench.ipynb #b10b7884
 @torch.no_grad()
-def batched_predict(model, images, batch_size: int = 128) -> torch.Tensor:
+def batched_predict(model: nn.Module, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     "The predicted classes of `images`, in batches."
     batch_size = check_int('batch_size', batch_size, 1)
     return torch.cat([model(images[i:i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
-def attack_success(model, adv, images, labels, batch_size: int = 128) -> dict:
+def attack_success(model: nn.Module, adv: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
+                   batch_size: int = 128) -> dict:
     "Over correctly classified images: success rate, median L2 of the fooled ones, and per image `fooled` and `l2`."
     ok = batched_predict(model, images, batch_size) == labels
     fooled = (batched_predict(model, adv, batch_size) != labels) & (adv.flatten(1).abs().sum(1) > 0)
@@ -94,10 +97,10 @@ def attack_success(model, adv, images, labels, batch_size: int = 128) -> dict:
             'fooled': fooled & ok, 'l2': l2}
 
 # %% ../nbs/15_bench.ipynb #6c769cc6
-def interleaved_rounds(fns: dict,             # name → a callable with no arguments, timed whole
+def interleaved_rounds(fns: dict[str, Callable[[], object]],  # name → a callable with no arguments, timed whole
                        repeats: int = 3,      # rounds; each times every callable once
                        warmup: bool = True,   # one untimed call of each first
-                      ) -> dict:              # name → its seconds in every round
+                      ) -> dict[str, list[float]]:  # name → its seconds in every round
     "Seconds of each of `fns` in `repeats` interleaved rounds."
     if not isinstance(fns, dict) or not fns or not all(callable(f) for f in fns.values()):
         raise TypeError("fns must be a non-empty dict name -> callable with no arguments")
@@ -110,13 +113,15 @@ def interleaved_rounds(fns: dict,             # name → a callable with no argu
     return times
 
 # %% ../nbs/15_bench.ipynb #532ea042
-def round_speedups(times: dict, name: str, ours: str = 'advstudy') -> dict:
+def round_speedups(times: dict[str, list[float]], name: str, ours: str = 'advstudy') -> dict[str, float]:
     "Ours ÷ `name` in speed (its time over ours), round by round: the spread shows how much of a ratio is noise."
     r = [t / o for o, t in zip(times.get(ours, []), times[name])]
     return {'speedup_round_min': min(r, default=float('nan')), 'speedup_round_max': max(r, default=float('nan'))}
 
-def compare_speed(model, attack: str, impls: dict, images, labels, repeats: int = 3, backward_per_forward: int = 1,
-                  batch_size: int = 128, no_floor=(), log=print) -> tuple:
+def compare_speed(model: nn.Module, attack: str, impls: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+                  images: torch.Tensor, labels: torch.Tensor, repeats: int = 3, backward_per_forward: int = 1,
+                  batch_size: int = 128, no_floor: Collection[str] = (),
+                  log: Callable[[str], object] = print) -> tuple[list[dict], dict[str, dict]]:
     """Time the implementations `impls` ({name: fn(images, labels) -> adversarial images}) of `attack` on `images`.
     Returns (one table row per implementation, {name: attack_success(...) with `round_s`, its seconds in every round,
     and `grad_floor_s`, the seconds of each replay of its gradient passes (empty without a floor)})."""

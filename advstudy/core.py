@@ -7,8 +7,10 @@ Docs: https://advstudy.github.io/advstudy/core.html.md"""
 # %% ../nbs/00_core.ipynb #6421c0e5
 from __future__ import annotations
 import os, random, json, hashlib, dataclasses, warnings
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict
+from typing import Any, TypeVar
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -22,9 +24,11 @@ __all__ = ['PROFILES', 'check_int', 'check_float', 'check_bool', 'check_choice',
            'atomic_write', 'save_tensors', 'load_tensors', 'cached']
 
 # %% ../nbs/00_core.ipynb #ab0c6e6a
+_T = TypeVar('_T')   # `check_choice` returns the value it was given
+
 def _bound(b, default): return default if b is None else b
 
-def check_int(name, value, lo=None, hi=None):
+def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None) -> int:
     "Raise `TypeError` unless `value` is an int, `ValueError` unless `lo <= value <= hi`."
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -32,7 +36,8 @@ def check_int(name, value, lo=None, hi=None):
         raise ValueError(f"{name} must be in [{_bound(lo, '-inf')}, {_bound(hi, 'inf')}], got {value}")
     return int(value)
 
-def check_float(name, value, lo=None, hi=None, lo_open=False):
+def check_float(name: str, value: object, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False) -> float:
     "Raise `TypeError` unless `value` is a real number, `ValueError` unless it lies in the range."
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
@@ -43,12 +48,12 @@ def check_float(name, value, lo=None, hi=None, lo_open=False):
         raise ValueError(f"{name} must be in {opening}{_bound(lo, '-inf')}, {_bound(hi, 'inf')}], got {value}")
     return v
 
-def check_bool(name, value) -> bool:
+def check_bool(name: str, value: object) -> bool:
     "Raise `TypeError` unless `value` is a bool."
     if not isinstance(value, (bool, np.bool_)): raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
-def check_choice(name, value, choices):
+def check_choice(name: str, value: _T, choices: Collection) -> _T:
     "Raise `ValueError` unless `value` is one of `choices`."
     if value not in choices: raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
@@ -69,7 +74,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
 
 # %% ../nbs/00_core.ipynb #1d19400f
 @contextmanager
-def frozen(model: torch.nn.Module):
+def frozen(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     "Eval mode and no parameter gradients inside the block; every submodule's mode and every flag are restored after."
     modes, flags = [m.training for m in model.modules()], [p.requires_grad for p in model.parameters()]
     model.eval()
@@ -162,12 +167,12 @@ def _canon(o):
     if isinstance(o, Path): return str(o)
     raise TypeError(f"config values must be JSON-like, got {type(o).__name__}")
 
-def config_key(config, n: int = 16) -> str:
+def config_key(config: object, n: int = 16) -> str:
     "A stable hex key of `config` (dicts, lists, numbers, strings, dataclasses): same config, same key."
     return hashlib.sha256(json.dumps(_canon(config), sort_keys=True).encode()).hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb #7ace9303
-def atomic_write(path, data: str | bytes) -> Path:
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
     "Write `data` to `path` atomically (temporary sibling, then rename)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,14 +186,14 @@ def atomic_write(path, data: str | bytes) -> Path:
     return path
 
 # %% ../nbs/00_core.ipynb #34dc8d79
-def save_tensors(path, tensors: dict, **meta) -> Path:
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], **meta: object) -> Path:
     "Save the named `tensors` (a dict of str → tensor) and JSON-able `meta` to `path` atomically, as safetensors."
     if not isinstance(tensors, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
         raise TypeError("tensors must be a dict of name -> torch.Tensor")
     data = {str(k): t.detach().cpu().contiguous() for k, t in tensors.items()}
     return atomic_write(path, st_save(data, metadata={'meta': json.dumps(_canon(meta))}))
 
-def load_tensors(path) -> tuple[dict, dict]:
+def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     "(tensors, meta) saved by `save_tensors`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"path must be an existing tensor file, got {str(path)!r}")
@@ -221,7 +226,8 @@ def _save_cached(stem: Path, config, result):
         raise TypeError(f"compute must return JSON-like values, a tensor, a dict of tensors or a DataFrame: {e}") from e
     return atomic_write(stem.with_suffix('.json'), text)
 
-def cached(config, compute, cache: Path | None = None, kind: str = 'results'):
+def cached(config: object, compute: Callable[[], Any], cache: str | Path | None = None,
+           kind: str = 'results') -> tuple[Any, bool]:
     "`compute()` cached under `config_key(config)`: JSON-like values, tensors or a DataFrame. Returns (result, loaded)."
     if not callable(compute): raise TypeError(f"compute must be callable, got {type(compute).__name__}")
     if dry_run(): return compute(), False   # a dry run's results stand for nothing: never stored, never read

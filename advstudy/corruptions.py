@@ -7,6 +7,7 @@ Docs: https://advstudy.github.io/advstudy/corruptions.html.md"""
 # %% ../nbs/25_corruptions.ipynb #4dbed442
 from __future__ import annotations
 import math
+from collections.abc import Iterable
 import torch, torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from .core import check_int, check_choice
@@ -72,14 +73,14 @@ def corrupt(images: torch.Tensor,   # (N, C, H, W) in [0, 1]
     return out.clamp(0, 1)
 
 # %% ../nbs/25_corruptions.ipynb #27637da4
-def corruption_errors(model,                         # a classifier of [0, 1] images
+def corruption_errors(model: torch.nn.Module,        # a classifier of [0, 1] images
                       images: torch.Tensor,          # (N, C, H, W) in [0, 1]
                       labels: torch.Tensor,          # (N,) classes
-                      corruptions=CORRUPTIONS,       # the corruptions scored
+                      corruptions: Iterable[str] = CORRUPTIONS,  # the corruptions scored
                       seed: int = 0,                 # seeds the random corruptions
                       batch_size: int = 500,         # images per forward pass
-                      device=None,                   # where the model runs
-                     ) -> dict:                      # corruption → [error at severity 1, …, 5]
+                      device: str | torch.device | None = None,  # where the model runs
+                     ) -> dict[str, list[float]]:    # corruption → [error at severity 1, …, 5]
     "Error (1 − accuracy) of `model` on `images` under each corruption at each severity."
     corruptions = [check_choice('corruptions', c, CORRUPTIONS) for c in corruptions]
     return {c: [1 - accuracy(model, corrupt(images, c, s, seed=seed), labels, batch_size, device=device)

@@ -7,10 +7,13 @@ Docs: https://advstudy.github.io/advstudy/data.html.md"""
 # %% ../nbs/01_data.ipynb #758b19e7
 from __future__ import annotations
 import gzip, pickle
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 from .core import data_dir, check_int, check_float, check_choice, check_bool
 from .dryrun import loop, capped, dry_rows
 
@@ -30,7 +33,7 @@ class DatasetInfo:
     in_channels: int
     size: int
     @property
-    def num_classes(self): return len(self.classes)
+    def num_classes(self) -> int: return len(self.classes)
 
 DATASETS = {
     'cifar10': DatasetInfo('cifar10',
@@ -53,12 +56,12 @@ class ImageSet(torch.utils.data.Dataset):
         self.images, self.labels, self.info = images, labels.long(), info
     def __len__(self): return len(self.labels)
     def __getitem__(self, i): return self.images[i].float().div_(255), self.labels[i]
-    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, idx: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "Images (float, [0,1]) and labels at indices `idx`, in one tensor operation."
         idx = torch.as_tensor(idx, dtype=torch.long)
         idx = idx[:capped(len(idx))]                    # a dry run may cap its batches (`advstudy.dryrun`)
         return self.images[idx].float().div_(255), self.labels[idx]
-    def subset(self, idx) -> 'ImageSet':
+    def subset(self, idx: Sequence[int] | torch.Tensor) -> ImageSet:
         "A new `ImageSet` holding the items at `idx`."
         idx = torch.as_tensor(idx, dtype=torch.long)
         return ImageSet(self.images[idx], self.labels[idx], self.info)
@@ -102,7 +105,7 @@ def _find_idx(folder: Path, stem: str):
         if (folder/name).exists(): return folder/name
 
 # %% ../nbs/01_data.ipynb #3df910f3
-def load_fashion_mnist(train: bool = True, root=None, download: bool = True) -> ImageSet:
+def load_fashion_mnist(train: bool = True, root: str | Path | None = None, download: bool = True) -> ImageSet:
     "Fashion-MNIST `train` or test split from `root`, `data/`, Debian's package, or a download."
     train = check_bool('train', train)
     roots = ([Path(root)] if root is not None
@@ -133,7 +136,7 @@ class CifarUnpickler(pickle.Unpickler):
     global: `pickle.load` would run whatever code a crafted batch names."""
     ALLOWED = {('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
                ('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode')}
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR-10 batch holds only dicts, lists, bytes, "
                                          "str, int and numpy arrays")
@@ -170,7 +173,7 @@ def _read_cifar_batches(folder: Path, train: bool):
         ys.append(y)
     return ImageSet(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)), DATASETS['cifar10'])
 
-def load_cifar10(train: bool = True, root=None, download: bool = True) -> ImageSet:
+def load_cifar10(train: bool = True, root: str | Path | None = None, download: bool = True) -> ImageSet:
     "CIFAR-10 `train` or test split from `root` or `data/` (folder `cifar-10-batches-py`), downloading if reachable."
     train = check_bool('train', train)
     roots = [Path(root)] if root is not None else [data_dir()]
@@ -188,7 +191,8 @@ def load_cifar10(train: bool = True, root=None, download: bool = True) -> ImageS
                                "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html into data/.")
 
 # %% ../nbs/01_data.ipynb #a5459b62
-def write_cifar_batches(folder, images: np.ndarray, labels, train: bool = True, n_batches: int = 5):
+def write_cifar_batches(folder: str | Path, images: np.ndarray, labels: np.ndarray | Sequence[int], train: bool = True,
+                        n_batches: int = 5) -> Path:
     "Write uint8 NCHW `images` as CIFAR-10 python batches in `folder` (for tests and for converting data)."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,16 +217,17 @@ class FolderSet(torch.utils.data.Dataset):
     def __getitem__(self, i):
         x, y = self.folder[int(self.idx[i])]
         return x, torch.tensor(y)
-    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, idx: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "Images (float, [0,1]) and labels at indices `idx`."
         idx = torch.as_tensor(idx, dtype=torch.long)
         items = [self[i] for i in idx[:capped(len(idx))].tolist()]
         return torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])
-    def subset(self, idx) -> 'FolderSet':
+    def subset(self, idx: Sequence[int] | torch.Tensor) -> FolderSet:
         return FolderSet(self.folder, self.info, self.idx[torch.as_tensor(idx, dtype=torch.long)])
     def __repr__(self): return f"FolderSet({self.info.name}, n={len(self)}, size={self.info.size})"
 
-def load_image_folder(root, size: int = 224, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+def load_image_folder(root: str | Path, size: int = 224, resize: int | None = None,
+                      mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> FolderSet:
     "An ImageNet-style folder (`root/<class>/*.jpg`) as a dataset of [0,1] float images of side `size`."
     import torchvision.transforms as T, torchvision.datasets as D
     root = Path(root)
@@ -237,7 +242,7 @@ def load_image_folder(root, size: int = 224, resize: int | None = None, mean=IMA
 # %% ../nbs/01_data.ipynb #b18ba208
 LOADERS = {'cifar10': load_cifar10, 'fashion_mnist': load_fashion_mnist}
 
-def get_dataset(name: str, train: bool = True, root=None, download: bool = True) -> ImageSet:
+def get_dataset(name: str, train: bool = True, root: str | Path | None = None, download: bool = True) -> ImageSet:
     "Dataset `name` (`cifar10` or `fashion_mnist`), train or test split, in memory."
     train = check_bool('train', train)
     return LOADERS[check_choice('dataset', name, LOADERS)](train=train, root=root, download=download)
@@ -256,12 +261,13 @@ def balanced_indices(labels: torch.Tensor, n: int | None, seed: int = 0) -> torc
         raise ValueError(f"n must allow {max(quota)} per class, a class has fewer")
     return torch.cat([p[:q] for p, q in zip(per, quota)]).sort().values
 
-def balanced_subset(ds, n: int | None, seed: int = 0):
+def balanced_subset(ds: ImageSet | FolderSet, n: int | None, seed: int = 0) -> ImageSet | FolderSet:
     "`ds` itself if `n` is None or covers it, else its class-balanced subset of `n` items chosen by `seed`."
     if n is None: return ds
     return ds if check_int('n', n, 1) >= len(ds) else ds.subset(balanced_indices(ds.labels, n, seed))
 
-def train_val_split(labels: torch.Tensor, val_fraction: float = 0.1, seed: int = 0):
+def train_val_split(labels: torch.Tensor, val_fraction: float = 0.1,
+                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     "Stratified (train, val) index tensors: `val_fraction` of each class goes to validation."
     val_fraction = check_float('val_fraction', val_fraction, 0, 1, lo_open=True)
     if val_fraction >= 1: raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
@@ -295,7 +301,8 @@ def append_images(ds: ImageSet,               # the set grown (it is not changed
     return ImageSet(torch.cat([ds.images, pixels]), torch.cat([ds.labels, labels.cpu().long()]), ds.info)
 
 # %% ../nbs/01_data.ipynb #6f89579e
-def augment_batch(x: torch.Tensor, pad: int = 4, flip: bool = True, generator=None) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, pad: int = 4, flip: bool = True,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     "Random crop (reflect-padded by `pad`) and horizontal flip of a batch, per image."
     n, _, h, w = x.shape
     if flip:
@@ -310,8 +317,8 @@ def augment_batch(x: torch.Tensor, pad: int = 4, flip: bool = True, generator=No
         x = xp[ar(n)[:, None, None, None], ar(x.shape[1])[None, :, None, None], rows, cols]
     return x
 
-def iterate_batches(ds, batch_size: int, shuffle: bool = False, seed: int = 0, augment: bool = False,
-                    drop_last: bool = False):
+def iterate_batches(ds: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0, augment: bool = False,
+                    drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     "Yield (images, labels) batches of `ds`; shuffled deterministically by `seed`."
     batch_size = check_int('batch_size', batch_size, 1)
     g = torch.Generator().manual_seed(seed)

@@ -7,7 +7,9 @@ Docs: https://advstudy.github.io/advstudy/dryrun.html.md"""
 # %% ../nbs/30_dryrun.ipynb #8bb445d4
 from __future__ import annotations
 import contextlib, math, os, time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 import torch
 
 # %% auto #0
@@ -32,7 +34,7 @@ def dry_rows() -> int | None:
     return int(value)
 
 @contextlib.contextmanager
-def dry_env(on: bool = True, rows: int | None = None):
+def dry_env(on: bool = True, rows: int | None = None) -> Iterator[None]:
     "This process's environment set for a dry run (`on`; batches capped at `rows`) inside the block, as it was after."
     values = {DRY_RUN_ENV: '1' if on else None, DRY_ROWS_ENV: str(rows) if on and rows else None}
     old = {k: os.environ.get(k) for k in values}
@@ -58,19 +60,19 @@ _open: list = []      # the passes running now, outermost first
 _ledger: dict = {}    # (stage, what) → {'runs', 'measured_s', 'estimate_s'}
 _state = {'stage': '(setup)', 'models': {}, 'capped': 0}
 
-def reset_ledger():
+def reset_ledger() -> None:
     "Forget what the ledger holds."
     _open.clear()
     _ledger.clear()
     _state.update(stage='(setup)', models={}, capped=0)
 
-def begin():
+def begin() -> None:
     "A study starts (its `Report`): an empty ledger; in a dry run, denormal floats flushed to zero on the CPU."
     reset_ledger()
     if dry_run(): torch.set_flush_denormal(True)   # an untrained net's activations decay into slow denormals
 
 @contextlib.contextmanager
-def counted(what: str, times: float):
+def counted(what: str, times: float) -> Iterator[None]:
     "In a dry run, the block stands for `times` runs of itself (its own time counts `times` over); else nothing."
     if not dry_run():
         yield
@@ -92,7 +94,9 @@ def counted(what: str, times: float):
         if _open: _open[-1].inner += elapsed
 
 # %% ../nbs/30_dryrun.ipynb #87ba7804
-def loop(items, what: str, times: float | None = None):
+_T = TypeVar('_T')
+
+def loop(items: Iterable[_T], what: str, times: float | None = None) -> Iterator[_T]:
     "`items`, every one; in a dry run only the first, standing for `times` of them (default: `len(items)`)."
     if not dry_run():
         yield from items
@@ -111,7 +115,7 @@ def capped(n: int) -> int:
 
 # %% ../nbs/30_dryrun.ipynb #92828a0a
 @contextlib.contextmanager
-def stage(name: str):
+def stage(name: str) -> Iterator[None]:
     "In a dry run, the block is stage `name`: the passes inside it are counted under it."
     if not dry_run():
         yield
@@ -122,7 +126,7 @@ def stage(name: str):
         with counted('outside loops', 1): yield
     finally: _state['stage'] = before
 
-def note_model(name: str, model):
+def note_model(name: str, model: torch.nn.Module) -> None:
     "In a dry run, note that `model` (registry name `name`) was built, with its parameter count."
     if dry_run(): _state['models'][name] = sum(p.numel() for p in model.parameters())
 

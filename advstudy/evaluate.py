@@ -6,7 +6,9 @@ Docs: https://advstudy.github.io/advstudy/evaluate.html.md"""
 
 # %% ../nbs/03_evaluate.ipynb #8e7f6f94
 from __future__ import annotations
-import torch, torch.nn.functional as F
+from collections.abc import Callable, Iterable
+import torch, torch.nn as nn, torch.nn.functional as F
+from torch.utils.data import Dataset
 from tqdm import tqdm
 from .core import get_device, check_int, frozen
 from .data import iterate_batches
@@ -17,7 +19,7 @@ from .attacks.base import check_channels, check_classes, check_logits
 __all__ = ['per_class_accuracy', 'predict', 'evaluate', 'craft', 'accuracy', 'eps_sweep', 'steps_sweep']
 
 # %% ../nbs/03_evaluate.ipynb #7b11ddd4
-def per_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list:
+def per_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
     "Accuracy of `preds` within each true class (NaN for a class with no items)."
     num_classes = check_int('num_classes', num_classes, 1)
     if preds.shape != labels.shape:
@@ -33,8 +35,9 @@ def _logits(model, x, where: str = 'images'):
     "The model's logits on `x`, checked finite."
     return check_logits(model(check_channels(model, x)), where)
 
-def predict(model, ds, attack=None, batch_size: int = 500, device=None, progress: bool = False,
-            desc: str = 'predict'):
+def predict(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tensor] | None = None, batch_size: int = 500,
+            device: str | torch.device | None = None, progress: bool = False,
+            desc: str = 'predict') -> dict[str, torch.Tensor]:
     "Dict of `labels`, clean `logits` and, with `attack`, `adv_logits`, over the whole of `ds`."
     dev = get_device(device)
     model.to(dev)
@@ -55,8 +58,9 @@ def predict(model, ds, attack=None, batch_size: int = 500, device=None, progress
     return {k: torch.cat(v) for k, v in out.items() if v}
 
 # %% ../nbs/03_evaluate.ipynb #5a74ddbb
-def evaluate(model, ds, attack=None, batch_size: int = 500, device=None, progress: bool = False,
-             desc: str = 'evaluate', topk: int | None = None) -> dict:
+def evaluate(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tensor] | None = None, batch_size: int = 500,
+             device: str | torch.device | None = None, progress: bool = False, desc: str = 'evaluate',
+             topk: int | None = None) -> dict:
     ("Clean (and, with `attack`, adversarial) accuracy over `ds`, overall and per class, and the mean cross-entropy; "
      "with `topk`, the top-k accuracy too (`clean_top{k}`, `adv_top{k}`).")
     if topk is not None: topk = check_int('topk', topk, 1)
@@ -75,13 +79,13 @@ def evaluate(model, ds, attack=None, batch_size: int = 500, device=None, progres
     return res
 
 # %% ../nbs/03_evaluate.ipynb #b5c0f441
-def craft(attack,                  # a callable `attack(images, labels) -> images`, e.g. an `advstudy.attacks` object
-          ds,                      # the dataset attacked, every item
+def craft(attack: Callable[..., torch.Tensor],  # `attack(images, labels) -> images`, e.g. an `advstudy.attacks` object
+          ds: Dataset,             # the dataset attacked, every item
           batch_size: int = 500,   # images per attack call
-          device=None,             # where the attack computes (default: cuda, then mps, then cpu)
+          device: str | torch.device | None = None,  # where the attack computes (default: cuda, then mps, then cpu)
           progress: bool = False,  # a tqdm bar
           desc: str = 'craft',     # the bar's label
-         ) -> tuple:               # (adversarial images (N, C, H, W) in [0, 1], float on the CPU; labels (N,))
+         ) -> tuple[torch.Tensor, torch.Tensor]:  # (adversarial images (N, C, H, W) in [0, 1], float, CPU; labels (N,))
     "The adversarial copy of every item of `ds` by `attack`, with its labels, in `ds`'s order."
     if not callable(attack): raise TypeError(f"attack must be a callable (images, labels) -> images, got {attack!r}")
     if len(ds) == 0: raise ValueError("ds must hold at least one item")
@@ -94,7 +98,8 @@ def craft(attack,                  # a callable `attack(images, labels) -> image
     return torch.cat(adv), torch.cat(labels)
 
 @torch.no_grad()
-def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500, device=None) -> float:
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500,
+             device: str | torch.device | None = None) -> float:
     "The share of `images` (N, C, H, W) in [0, 1] that `model` classifies as `labels`."
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
         raise ValueError("images must be a non-empty (N, C, H, W) tensor")
@@ -110,7 +115,9 @@ def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int 
     return hits / len(images)
 
 # %% ../nbs/03_evaluate.ipynb #36aa5896
-def eps_sweep(model, ds, make_attack, eps_values, batch_size: int = 500, device=None, progress: bool = False) -> list:
+def eps_sweep(model: nn.Module, ds: Dataset, make_attack: Callable[[float], Callable[..., torch.Tensor]],
+              eps_values: Iterable[float], batch_size: int = 500, device: str | torch.device | None = None,
+              progress: bool = False) -> list[dict]:
     "Adversarial accuracy for each ε in `eps_values`, the attack built by `make_attack(eps)`."
     if len(eps_values) == 0: raise ValueError("eps_values must hold at least one ε")
     return [{'eps': float(e),
@@ -119,7 +126,8 @@ def eps_sweep(model, ds, make_attack, eps_values, batch_size: int = 500, device=
             for e in eps_values]
 
 # %% ../nbs/03_evaluate.ipynb #396eaffe
-def steps_sweep(model, ds, attack, record_steps, batch_size: int = 500, device=None, progress: bool = False) -> list:
+def steps_sweep(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tensor], record_steps: Iterable[int],
+                batch_size: int = 500, device: str | torch.device | None = None, progress: bool = False) -> list[dict]:
     "Accuracy after each step in `record_steps` of one run of `attack` (which must accept `callback=`)."
     dev = get_device(device)
     model.to(dev)

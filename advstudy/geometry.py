@@ -7,7 +7,7 @@ Docs: https://advstudy.github.io/advstudy/geometry.html.md"""
 # %% ../nbs/11_geometry.ipynb #f16f9d93
 from __future__ import annotations
 import math
-import torch
+import torch, torch.nn as nn
 from .core import check_float, check_int, frozen
 from .dryrun import loop, capped, counted
 from .attacks.base import (
@@ -17,7 +17,7 @@ from .attacks.base import (
 __all__ = ['MAX_BD_STEPS', 'reverse_cost', 'random_directions', 'boundary_distance', 'bd_summary']
 
 # %% ../nbs/11_geometry.ipynb #d19d3287
-def reverse_cost(model, adv: torch.Tensor, labels: torch.Tensor, alpha: float = 1/255,
+def reverse_cost(model: nn.Module, adv: torch.Tensor, labels: torch.Tensor, alpha: float = 1/255,
                  steps: int = 255) -> torch.Tensor:
     "Per adversary, the number of targeted I-FGSM steps of `alpha` back to its original label (NaN if over `steps`)."
     check_channels(model, check_images(adv))
@@ -41,7 +41,7 @@ def reverse_cost(model, adv: torch.Tensor, labels: torch.Tensor, alpha: float = 
     return cost
 
 # %% ../nbs/11_geometry.ipynb #8ef87da5
-def random_directions(n_directions: int, shape, seed: int = 0) -> torch.Tensor:
+def random_directions(n_directions: int, shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     "`n_directions` orthonormal directions (QR of Gaussian vectors) in the space of `shape`, as (k, *shape)."
     d = math.prod(shape)
     n_directions = check_int('n_directions', n_directions, 1, d)
@@ -53,8 +53,8 @@ def random_directions(n_directions: int, shape, seed: int = 0) -> torch.Tensor:
 MAX_BD_STEPS = 10_000   # the most magnitudes `boundary_distance` walks per direction (⌊eps / alpha⌋)
 
 @torch.no_grad()
-def boundary_distance(model, images: torch.Tensor, directions: torch.Tensor, alpha: float = 2/255, eps: float = 126/255,
-                      batch_size: int = 1024, unreached: float = 1.0) -> torch.Tensor:
+def boundary_distance(model: nn.Module, images: torch.Tensor, directions: torch.Tensor, alpha: float = 2/255,
+                      eps: float = 126/255, batch_size: int = 1024, unreached: float = 1.0) -> torch.Tensor:
     """(N, k) distances (RMS pixel magnitude) to the first prediction change along each direction, walking magnitudes
     `alpha`, 2·`alpha`, … up to `eps`; `unreached` where none (He et al.: the maximum, 255/255)."""
     check_images(images)

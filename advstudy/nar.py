@@ -6,7 +6,10 @@ Docs: https://advstudy.github.io/advstudy/nar.html.md"""
 
 # %% ../nbs/27_nar.ipynb #f8ab6369
 from __future__ import annotations
+from collections.abc import Sequence
+from typing import Any
 import torch, torch.nn as nn, torch.nn.functional as F
+from torch.utils.data import Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from .core import check_int, check_float, check_choice
 from .dryrun import loop
@@ -33,7 +36,7 @@ def make_op(code: int, cin: int, cout: int, stride: int = 1) -> nn.Module:
 # %% ../nbs/27_nar.ipynb #9bf35abb
 GRANULARITIES = {'block': 8, 'conv': 16}   # ResNet-18-8 and ResNet-18-16: positions per architecture vector
 
-def check_arch(arch, granularity: str) -> tuple:
+def check_arch(arch: Sequence[int], granularity: str) -> tuple[int, ...]:
     "`arch` as a tuple of operator codes, checked against the granularity's length and the codes 0–3."
     check_choice('granularity', granularity, GRANULARITIES)
     n = GRANULARITIES[granularity]
@@ -50,14 +53,14 @@ class NarBlock(nn.Module):
         self.shortcut = nn.Identity()
         if stride != 1 or cin != cout:   # torchvision's projection shortcut: the skips are fixed
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.op1(x)))
         return F.relu(self.bn2(self.op2(out)) + self.shortcut(x))
 
 class NarResNet(nn.Module):
     "ResNet-18 with the operators `arch` names, at `granularity` ('block': 8 codes, 'conv': 16), skips fixed."
     def __init__(self,
-                 arch,                       # the operator codes (see `OPS`), one per position
+                 arch: Sequence[int],        # the operator codes (see `OPS`), one per position
                  granularity: str = 'conv',  # 'block' (ResNet-18-8) or 'conv' (ResNet-18-16)
                  num_classes: int = 1000,    # outputs
                  in_channels: int = 3,       # image channels
@@ -80,10 +83,10 @@ class NarResNet(nn.Module):
             cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(cin, num_classes)
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
     @property
-    def gradcam_layer(self): return self.blocks
+    def gradcam_layer(self) -> nn.Module: return self.blocks
 
 # %% ../nbs/27_nar.ipynb #187b2c33
 def count(model: nn.Module, input_size: int = 224, in_channels: int = 3) -> dict:
@@ -96,7 +99,8 @@ def count(model: nn.Module, input_size: int = 224, in_channels: int = 3) -> dict
     model.train(training)
     return {'params': sum(p.numel() for p in model.parameters()), 'macs': counter.get_total_flops() // 2}
 
-def count_arch(arch, granularity: str, input_size: int = 224, in_channels: int = 3, **kw) -> dict:
+def count_arch(arch: Sequence[int], granularity: str, input_size: int = 224, in_channels: int = 3,
+               **kw: Any) -> dict:
     "`count` of the standalone `NarResNet` of `arch` (`kw`: its `num_classes`, `width`, `imagenet_stem`)."
     return count(NarResNet(arch, granularity, in_channels=in_channels, **kw), input_size, in_channels)
 
@@ -107,7 +111,7 @@ SEED_TABLE4 = {   # the seed's Table 4: (granularity, its vector, parameters, mu
     'ResNet-18-16': ('conv', (1, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2), 0.92e7, 1.41e9),
 }
 
-def seed_vector(vector, granularity: str) -> tuple:
+def seed_vector(vector: Sequence[int], granularity: str) -> tuple[int, ...]:
     "A seed vector (one code short) completed with conv3×3 (code 0) at the last position, as we read Table 4."
     n = GRANULARITIES[check_choice('granularity', granularity, GRANULARITIES)]
     if not isinstance(vector, (list, tuple)) or len(vector) != n - 1:
@@ -126,7 +130,7 @@ class SuperBlock(nn.Module):
         self.shortcut = nn.Identity()
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-    def forward(self, x, ops: tuple):
+    def forward(self, x: torch.Tensor, ops: tuple[int, int]) -> torch.Tensor:
         out = F.relu(self.bns1[ops[0]](self.ops1[ops[0]](x)))
         return F.relu(self.bns2[ops[1]](self.ops2[ops[1]](out)) + self.shortcut(x))
 
@@ -141,14 +145,14 @@ class NarSupernet(nn.Module):
         self.stem, self.fc = template.stem, template.fc
         self.blocks = nn.ModuleList(SuperBlock(b.op1.in_channels, b.op1.out_channels, b.op1.stride[0])
                                     for b in template.blocks)
-    def forward(self, x, arch):
+    def forward(self, x: torch.Tensor, arch: Sequence[int]) -> torch.Tensor:
         arch = check_arch(arch, self.granularity)
         per_conv = [a for a in arch for _ in range(2)] if self.granularity == 'block' else list(arch)
         x = self.stem(x)
         for i, block in enumerate(self.blocks): x = block(x, (per_conv[2 * i], per_conv[2 * i + 1]))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
-def child_state_dict(supernet: NarSupernet, arch) -> dict:
+def child_state_dict(supernet: NarSupernet, arch: Sequence[int]) -> dict[str, torch.Tensor]:
     "The weights of child `arch` inside `supernet`, keyed as a standalone `NarResNet`'s."
     arch = check_arch(arch, supernet.granularity)
     per_conv = [a for a in arch for _ in range(2)] if supernet.granularity == 'block' else list(arch)
@@ -181,7 +185,8 @@ class Controller(nn.Module):
     def _logits(self, h):
         return self.tanh_c * torch.tanh(self.head(h) / self.temperature)
 
-    def sample(self, generator=None, greedy: bool = False) -> tuple:
+    def sample(self, generator: torch.Generator | None = None,
+               greedy: bool = False) -> tuple[tuple[int, ...], torch.Tensor, torch.Tensor, torch.Tensor]:
         "(arch, summed log-probability, summed entropy, per-position probabilities) of one sampled architecture."
         hidden = self.lstm.hidden_size
         h, c = torch.zeros(1, hidden), torch.zeros(1, hidden)
@@ -198,8 +203,9 @@ class Controller(nn.Module):
             inp = self.embed(choice)
         return tuple(arch), logp, ent, torch.stack(probs)
 
-def reinforce_step(controller: Controller, optimizer, logp, entropy, reward: float, baseline: float | None,
-                   decay: float = 0.95, entropy_weight: float = 1e-4) -> float:
+def reinforce_step(controller: Controller, optimizer: torch.optim.Optimizer, logp: torch.Tensor,
+                   entropy: torch.Tensor | float, reward: float, baseline: float | None, decay: float = 0.95,
+                   entropy_weight: float = 1e-4) -> float:
     "One REINFORCE update, −log p·(R − b) with R = reward + entropy bonus; returns the new EMA baseline b."
     reward = reward + entropy_weight * float(entropy.detach() if torch.is_tensor(entropy) else entropy)
     baseline = reward if baseline is None else decay * baseline + (1 - decay) * reward
@@ -212,7 +218,7 @@ def reinforce_step(controller: Controller, optimizer, logp, entropy, reward: flo
 # %% ../nbs/27_nar.ipynb #da6e4caa
 from dataclasses import dataclass
 from tqdm import tqdm
-from .data import iterate_batches
+from .data import iterate_batches, ImageSet, FolderSet
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -240,13 +246,13 @@ def _accuracy(supernet, arch, x, y) -> float:
 
 def search(supernet: NarSupernet,   # the shared weights, trained in place
            controller: Controller,  # the controller, trained in place (it stays on the CPU)
-           train_ds,                # the images the shared weights train on
-           val_ds,                  # the held-out split of the training set the rewards come from (never the test set)
+           train_ds: Dataset,       # the images the shared weights train on
+           val_ds: ImageSet | FolderSet,  # the held-out split of the training set the rewards come from (not test)
            cfg: SearchConfig,       # how to search
            input_size: int,         # the images' side, for the FLOPs term
-           device=None,             # where the supernet runs (None: where its parameters are)
+           device: str | torch.device | None = None,  # where the supernet runs (None: where its parameters are)
            progress: bool = False,  # a tqdm bar over epochs
-          ) -> list:                # one log record per epoch
+          ) -> list[dict]:          # one log record per epoch
     "Train `supernet` and `controller` by `cfg` in place; returns one log record per epoch."
     dev = torch.device(device) if device is not None else next(supernet.parameters()).device
     supernet.to(dev)
@@ -290,8 +296,8 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
     return log
 
 @torch.no_grad()
-def derive(supernet: NarSupernet, controller: Controller, val_ds, samples: int = 20, seed: int = 0,
-           val_batch: int = 512) -> dict:
+def derive(supernet: NarSupernet, controller: Controller, val_ds: ImageSet | FolderSet, samples: int = 20,
+           seed: int = 0, val_batch: int = 512) -> dict:
     "ENAS's derivation: `samples` sampled children scored on held-out images; the best, and the most likely one."
     samples = check_int('samples', samples, 1)
     gen = torch.Generator().manual_seed(check_int('seed', seed, 0))
@@ -309,7 +315,7 @@ def derive(supernet: NarSupernet, controller: Controller, val_ds, samples: int =
 # %% ../nbs/27_nar.ipynb #87896c5f
 from .models import register_model
 
-def child(arch, granularity: str = 'conv') -> str:
+def child(arch: Sequence[int], granularity: str = 'conv') -> str:
     "Register the standalone model of `arch` in the model registry and return its name."
     arch = check_arch(arch, granularity)
     name = f"nar18_{granularity}_{''.join(map(str, arch))}"
@@ -320,12 +326,12 @@ def child(arch, granularity: str = 'conv') -> str:
     return name
 
 # %% ../nbs/27_nar.ipynb #663014b1
-def replaced(arch) -> list:
+def replaced(arch: Sequence[int]) -> list[int]:
     "The positions of `arch` whose operator is not conv3×3 (code 0): the seed's replaced operators."
     if not isinstance(arch, (list, tuple)): raise TypeError(f"arch must be a list of codes, got {type(arch).__name__}")
     return [i for i, a in enumerate(arch) if a != 0]
 
-def matched_random(arch,                      # the architecture whose cost the random ones match
+def matched_random(arch: Sequence[int],       # the architecture whose cost the random ones match
                    granularity: str,          # 'block' or 'conv'
                    n: int,                    # how many random architectures
                    input_size: int = 28,      # the images' side the cost is counted at
@@ -334,7 +340,7 @@ def matched_random(arch,                      # the architecture whose cost the 
                    tolerance: float = 0.1,    # |MACs / arch's MACs − 1| at most
                    seed: int = 0,             # the draws' seed
                    max_draws: int = 5000,     # uniform draws at most before giving up
-                  ) -> list:                  # n distinct architectures, none equal to `arch`
+                  ) -> list[list[int]]:       # n distinct architectures, none equal to `arch`
     "`n` distinct uniformly drawn architectures whose MACs are within `tolerance` of `arch`'s."
     arch, n = check_arch(arch, granularity), check_int('n', n, 0)
     tolerance = check_float('tolerance', tolerance, 0.0)

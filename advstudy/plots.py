@@ -6,8 +6,10 @@ Docs: https://advstudy.github.io/advstudy/plots.html.md"""
 
 # %% ../nbs/14_plots.ipynb #781d51e8
 from __future__ import annotations
-import torch
+from collections.abc import Sequence
+import torch, torch.nn as nn
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 import seaborn as sns
 import pandas as pd
@@ -24,7 +26,8 @@ def _show(ax, img, title):
     ax.axis('off')
 
 @torch.no_grad()
-def plot_adversarial_examples(model, images, adv, labels, classes, title: str = ''):
+def plot_adversarial_examples(model: nn.Module, images: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor,
+                              classes: Sequence[str], title: str = '') -> Figure:
     "Figure of (original, adversarial, magnified difference) rows with predicted class and confidence."
     if images.shape != adv.shape:
         raise ValueError("images and adv must have the same shape, "
@@ -47,7 +50,7 @@ def plot_adversarial_examples(model, images, adv, labels, classes, title: str = 
 
 # %% ../nbs/14_plots.ipynb #866193ca
 def plot_accuracy_curves(df: pd.DataFrame, x: str, xlabel: str, title: str = '', col: str = 'attack',
-                         hue: str = 'model'):
+                         hue: str = 'model') -> Figure:
     "Accuracy against `x`, one panel per value of `col`, one line per value of `hue`."
     for c in (x, 'accuracy', col, hue):
         if c not in df.columns: raise ValueError(f"df must have a column {c!r}, has {list(df.columns)}")
@@ -62,7 +65,7 @@ def plot_accuracy_curves(df: pd.DataFrame, x: str, xlabel: str, title: str = '',
     return fig
 
 # %% ../nbs/14_plots.ipynb #a770d0ed
-def plot_training_curves(histories: dict, title: str = 'Training curves'):
+def plot_training_curves(histories: dict[str, list[dict]], title: str = 'Training curves') -> Figure:
     "Train/validation loss and accuracy per epoch for each named history (validation where it was recorded)."
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11.5, 3.6))
     for name, h in histories.items():
@@ -86,9 +89,11 @@ def plot_training_curves(histories: dict, title: str = 'Training curves'):
 
 # %% ../nbs/14_plots.ipynb #20ff156d
 def plot_map_pairs(image: torch.Tensor,   # (C, H, W) in [0, 1]: the image the maps explain
-                   maps: dict,            # column title → (map under setting 1, map under setting 2), each (H, W)
-                   rows=('setting 1', 'setting 2'),   # the two rows' labels
-                   title: str = ''):
+                   # column title → (map under setting 1, map under setting 2), each (H, W)
+                   maps: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                   rows: tuple[str, str] = ('setting 1', 'setting 2'),  # the two rows' labels
+                   title: str = '',       # the figure's title
+                  ) -> Figure:
     "Figure: the image, then one column per entry of `maps` with both maps overlaid and their SSD Δ."
     if not isinstance(maps, dict) or not maps: raise ValueError("maps must be a non-empty dict title → (map, map)")
     fig, axes = plt.subplots(2, len(maps) + 1, figsize=(1.9 * (len(maps) + 1), 4.1), squeeze=False)

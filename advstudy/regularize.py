@@ -6,9 +6,11 @@ Docs: https://advstudy.github.io/advstudy/regularize.html.md"""
 
 # %% ../nbs/18_regularize.ipynb #52bc2511
 from __future__ import annotations
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 import torch, torch.nn as nn
+from torch.utils.data import Dataset
 from .core import check_float, check_int, frozen
 from .dryrun import loop
 from .train import Hook
@@ -50,14 +52,14 @@ def layer_of(model: nn.Module, layer: str) -> nn.Module:
     return names[layer]
 
 @contextmanager
-def record_outputs(module: nn.Module):
+def record_outputs(module: nn.Module) -> Iterator[list[torch.Tensor]]:
     "A list collecting the output of every forward call of `module` while the block runs."
     outputs = []
     handle = module.register_forward_hook(lambda mod, args, out: outputs.append(out))
     try: yield outputs
     finally: handle.remove()
 
-def activity_penalty(outputs: list, weight: float) -> torch.Tensor:
+def activity_penalty(outputs: list[torch.Tensor], weight: float) -> torch.Tensor:
     "Eq. 5's term for recorded outputs: `weight`·Σ_j |a_j| per example, batch-averaged, summed over calls."
     weight = check_float('weight', weight, 0)
     return sum(weight * o.abs().flatten(1).sum(1).mean() for o in outputs)
@@ -96,11 +98,13 @@ class Regularized(Hook):
         return {**self.base.config, 'method': self.method, 'base_method': self.base.method,
                 'l1': self.l1, 'l2': self.l2, 'activity': self.activity, 'layer': self.layer}
 
-    def __call__(self, model, x, y): return self.base(model, x, y)
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.base(model, x, y)
 
-    def on_epoch_start(self, model, epoch, train_ds): self.base.on_epoch_start(model, epoch, train_ds)
+    def on_epoch_start(self, model: nn.Module, epoch: int, train_ds: Dataset) -> None:
+        self.base.on_epoch_start(model, epoch, train_ds)
 
-    def loss(self, model, x, y):
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not self.activity:
             loss, logits = self.base.loss(model, x, y)
             return loss + weight_penalty(model, self.l1, self.l2), logits

@@ -7,14 +7,18 @@ Docs: https://advstudy.github.io/advstudy/report.html.md"""
 # %% ../nbs/13_report.ipynb #aa8effb2
 from __future__ import annotations
 import datetime, io, json, math, platform, sys, time, warnings
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 import matplotlib
 from scipy import stats
 from .core import atomic_write, check_bool, check_float
 from .dryrun import dry_run, begin, stage, estimate
+if TYPE_CHECKING: from matplotlib.figure import Figure
 
 # %% auto #0
 __all__ = ['VERDICTS', 'LEVEL', 'RULE', 'to_markdown', 'save_table', 'save_figure', 'env_versions', 'check_verdict', 'compare',
@@ -39,7 +43,7 @@ def _check_name(name) -> str:
         raise ValueError(f"name must be a non-empty file stem without '/' or '\\', got {name!r}")
     return name
 
-def save_table(df: pd.DataFrame, out_dir, name: str) -> dict:
+def save_table(df: pd.DataFrame, out_dir: str | Path, name: str) -> dict[str, str]:
     "Write `df` as `<name>.csv` and `<name>.md` in `out_dir`; returns the two paths."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     out, name = Path(out_dir), _check_name(name)
@@ -48,7 +52,7 @@ def save_table(df: pd.DataFrame, out_dir, name: str) -> dict:
     return {'csv': f'{name}.csv', 'md': f'{name}.md'}
 
 # %% ../nbs/13_report.ipynb #c01abfaa
-def save_figure(fig, out_dir, name: str, dpi: int = 120) -> dict:
+def save_figure(fig: Figure, out_dir: str | Path, name: str, dpi: int = 120) -> dict[str, str]:
     ("Write a matplotlib figure as `<name>.png` and `<name>.svg` in `out_dir`; returns the two paths. "
      "Byte-stable: no date, and\n    SVG ids salted by `name`, so an unchanged figure leaves an unchanged file.")
     out, name = Path(out_dir), _check_name(name)
@@ -81,7 +85,7 @@ RULE = ("A claim that a quantity measured over seeds or timing rounds exceeds an
         "pair (every part) holds and does not hold if any does not; a threshold on one deterministic measurement is "
         "checked as measured.")
 
-def check_verdict(name: str, verdict) -> str:
+def check_verdict(name: str, verdict: object) -> str:
     "Raise unless `verdict` is one of `VERDICTS`; a bool is refused (`compare`, `ordering`, `threshold` decide)."
     if not isinstance(verdict, str):
         raise TypeError(f"{name} must be one of {list(VERDICTS)}, got {type(verdict).__name__} {verdict!r}; "
@@ -127,10 +131,10 @@ def _test(a, b, names) -> dict:
     return {'verdict': verdict, 'greater': gt, 'less': lt, 'why': why,
             'a': _summary(names[0], a), 'b': _summary(names[1], b)}
 
-def compare(a,                 # the side claimed larger: a number, or a sequence with one value per seed or round
-            b,                 # the other side, likewise
-            names=('a', 'b'),  # what the evidence calls `a` and `b`
-           ) -> tuple:         # (verdict, evidence: means ± sd, n and the p-values the rule used)
+def compare(a: ArrayLike,                    # the side claimed larger: a number, or one value per seed or round
+            b: ArrayLike,                    # the other side, likewise
+            names: Sequence[str] = ('a', 'b'),  # what the evidence calls `a` and `b`
+           ) -> tuple[str, str]:             # (verdict, evidence: means ± sd, n and the p-values the rule used)
     "The verdict on the claim `a > b` under `RULE`, and its evidence."
     t, (na, nb) = _test(a, b, names), names
     if t['why']: return t['verdict'], f"{t['a']} vs {t['b']}: no test, {t['why']}"
@@ -138,16 +142,16 @@ def compare(a,                 # the side claimed larger: a number, or a sequenc
                           f"p({nb} > {na}) = {t['less']:.2g}")
 
 # %% ../nbs/13_report.ipynb #8ae886ce
-def combine(verdicts) -> str:
+def combine(verdicts: Iterable[str]) -> str:
     "One verdict for a conjunction: holds if every part holds, does not hold if any part does not, else inconclusive."
     if isinstance(verdicts, str): raise TypeError("verdicts must be a sequence of verdicts, got one str")
     vs = [check_verdict('verdicts', v) for v in verdicts]
     if not vs: raise ValueError("verdicts must hold at least one verdict, got none")
     return 'does not hold' if 'does not hold' in vs else 'holds' if set(vs) == {'holds'} else 'inconclusive'
 
-def ordering(values: dict,  # name → its measurements (a number, or a sequence with one value per seed or round)
-             order,         # the names in the claimed order, largest first: values[order[0]] > values[order[1]] > …
-            ) -> tuple:     # (verdict, evidence: each side's mean ± sd and n, then each adjacent pair's p-value)
+def ordering(values: dict[str, ArrayLike],  # name → its measurements (a number, or one value per seed or round)
+             order: Sequence[str],         # the names in the claimed order, largest first: values[order[0]] > …
+            ) -> tuple[str, str]:          # (verdict, evidence: each side's mean ± sd and n, each adjacent pair's p)
     "The verdict on an ordering under `RULE`: every adjacent pair must hold."
     if not isinstance(values, dict):
         raise TypeError(f"values must be a dict name → measurements, got {type(values).__name__}")
@@ -170,9 +174,9 @@ def ordering(values: dict,  # name → its measurements (a number, or a sequence
 def trend(df: pd.DataFrame,          # the sweeps: one row per point and seed (or round), columns `along` and `value`
           along: str,                # the swept quantity (ε, iterations), whose values order the points
           value: str,                # the measured quantity
-          by=(),                     # columns splitting `df` into separate sweeps (model, attack), each an ordering
+          by: str | Sequence[str] = (),  # columns splitting `df` into separate sweeps (model, attack), each an ordering
           decreasing: bool = True,   # the claim: `value` falls as `along` grows (True), or rises (False)
-         ) -> tuple:                 # (verdict, evidence)
+         ) -> tuple[str, str]:       # (verdict, evidence)
     "The verdict on a monotone trend under `RULE`: every sweep an ordering of its adjacent points, all combined."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     by = [by] if isinstance(by, str) else list(by)
@@ -196,11 +200,11 @@ def trend(df: pd.DataFrame,          # the sweeps: one row per point and seed (o
     return combine(verdicts), f"{head}; pairs: {counts}; largest Welch p in the claimed direction {worst:.2g}"
 
 # %% ../nbs/13_report.ipynb #7f8fef4b
-def threshold(value,                 # one deterministic measurement (no seeds or rounds to spread over)
-              bound,                 # the bound it is checked against
+def threshold(value: float,          # one deterministic measurement (no seeds or rounds to spread over)
+              bound: float,          # the bound it is checked against
               at_least: bool = True,  # the claim is `value ≥ bound` (True) or `value ≤ bound` (False)
               name: str = 'value',   # what the evidence calls it
-             ) -> tuple:             # (verdict, evidence)
+             ) -> tuple[str, str]:   # (verdict, evidence)
     "A threshold on one deterministic measurement, checked as measured: holds or does not hold; NaN is inconclusive."
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"value must be a number, got {type(value).__name__}")
@@ -215,10 +219,10 @@ def threshold(value,                 # one deterministic measurement (no seeds o
     return ('holds' if ok else 'does not hold'), f"{name} {_num(value, 6)} {sign} {_num(bound, 6)}, one measurement"
 
 # %% ../nbs/13_report.ipynb #2fbfeb62
-def mean_std(df: pd.DataFrame,   # one row per seed (or round) and group
-             by,                 # the column (or columns) naming a group; rows keep the groups' first-seen order
-             cols,               # the measured columns
-             digits: int = 3,    # decimals shown
+def mean_std(df: pd.DataFrame,           # one row per seed (or round) and group
+             by: str | Sequence[str],    # the column(s) naming a group; rows keep the groups' first-seen order
+             cols: str | Sequence[str],  # the measured columns
+             digits: int = 3,            # decimals shown
             ) -> pd.DataFrame:
     "One row per group of `by`: each of `cols` as 'mean ± std' over the group's rows, with `n`, the rows it holds."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -253,13 +257,13 @@ class Report:
     def table(self, name: str, df: pd.DataFrame, caption: str = '') -> pd.DataFrame:
         self.tables[name] = {**save_table(df, self.out_dir, name), 'caption': caption}
         return df
-    def figure(self, name: str, fig, caption: str = ''):
+    def figure(self, name: str, fig: Figure, caption: str = '') -> Figure:
         self.figures[name] = {**save_figure(fig, self.out_dir, name), 'caption': caption}
         return fig
     def claim(self,
               claim: str,          # the seed's claim, in words
-              paper,               # the seed's value(s)
-              ours,                # our value(s)
+              paper: object,       # the seed's value(s)
+              ours: object,        # our value(s)
               verdict: str,        # one of `VERDICTS`, from `compare`, `ordering`, `combine` or `threshold`
               evidence: str = '',  # the numbers the rule used (what those functions return beside the verdict)
               note: str = '',      # anything else a reader needs (e.g. 'one seed')
@@ -272,20 +276,20 @@ class Report:
         self.claims.append(c)
         return c
     @contextmanager
-    def phase(self, name: str):
+    def phase(self, name: str) -> Iterator[None]:
         "Time the `with` block as phase `name` of the run (the seconds of a repeated phase add up)."
         if not isinstance(name, str) or not name: raise ValueError(f"name must be a non-empty str, got {name!r}")
         t = time.time()
         try:
             with stage(name): yield                     # a dry run counts its passes under this phase
         finally: self.phases[name] = round(self.phases.get(name, 0.0) + time.time() - t, 2)
-    def record(self, what: str, loaded: bool):
+    def record(self, what: str, loaded: bool) -> None:
         ("Note that `what` (a model, a cached result) was loaded from the cache (`loaded`) or computed in this run; "
          "loading what this run computed itself is reuse, not a warm start, and is not noted.")
         if not isinstance(what, str) or not what: raise ValueError(f"what must be a non-empty str, got {what!r}")
         if check_bool('loaded', loaded) and what in self.computed: return
         (self.loaded if loaded else self.computed).append(what)
-    def finish(self, **metrics) -> dict:
+    def finish(self, **metrics: object) -> dict:
         "Write the claims table and `metrics.json`; returns what was written."
         self.metrics.update(metrics)
         if self.claims:

@@ -72,7 +72,8 @@ def test_package_lines_are_at_most_120_characters():
     assert not bad, f'lines over {MAX_LINE} characters: {bad}'
 
 
-@pytest.mark.parametrize('qualname', ['advstudy.attacks.pgd', 'advstudy.attacks.fgsm', 'advstudy.attacks.deepfool',
+@pytest.mark.parametrize('qualname', ['advstudy.attacks.pgd', 'advstudy.attacks.fgsm', 'advstudy.attacks.bim',
+                                      'advstudy.attacks.deepfool',
                                       'advstudy.attacks.cw_l2', 'advstudy.attacks.c_uap', 'advstudy.attacks.f_uap',
                                       'advstudy.attacks.cd_uap'])
 def test_long_signatures_document_every_parameter(qualname):
@@ -80,3 +81,38 @@ def test_long_signatures_document_every_parameter(qualname):
     docs = docments(getattr(__import__(mod, fromlist=[fn]), fn))
     missing = [p for p, d in docs.items() if p != 'return' and not d]
     assert not missing, f'{qualname}: undocumented parameters {missing}'
+
+
+def _public_defs(tree: ast.Module):
+    "(qualname, def, is_method): the functions named in the module's `__all__`, the public methods of its classes."
+    exported = {ast.literal_eval(e) for n in tree.body if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name) and t.id == '__all__' for e in n.value.elts}
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in exported: yield n.name, n, False
+        if isinstance(n, ast.ClassDef) and n.name in exported:
+            yield from ((f'{n.name}.{m.name}', m, True) for m in n.body
+                        if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and not m.name.startswith('_'))
+
+
+def _unannotated(fn, method: bool) -> list:
+    "The parameters of `fn` (and 'return') that have no annotation; a method's `self`/`cls` needs none."
+    a = fn.args
+    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(p for p in (a.vararg, a.kwarg) if p)]
+    static = any(isinstance(d, ast.Name) and d.id == 'staticmethod' for d in fn.decorator_list)
+    if method and not static and params and params[0].arg in ('self', 'cls'): params = params[1:]
+    return [p.arg for p in params if p.annotation is None] + ['return'] * (fn.returns is None)
+
+
+def test_public_functions_are_typed():
+    "Every public function and method of the package annotates each parameter and its return (`py.typed` says so)."
+    bad = [f'{name}: {q}({", ".join(missing)})' for name, code in ALL_SOURCES if name.startswith('advstudy')
+           for q, fn, method in _public_defs(ast.parse(code)) if (missing := _unannotated(fn, method))]
+    assert not bad, f'{len(bad)} public functions lack annotations:\n' + '\n'.join(bad)
+
+
+def test_package_ships_py_typed():
+    "PEP 561's marker is in the package and in its package data (nbdev writes only the .py files beside it)."
+    import tomllib
+    assert (ROOT/'advstudy'/'py.typed').is_file()
+    config = tomllib.loads((ROOT/'pyproject.toml').read_text())
+    assert 'py.typed' in config['tool']['setuptools']['package-data']['advstudy']

@@ -7,16 +7,19 @@ Docs: https://advstudy.github.io/advstudy/attacks_base.html.md"""
 # %% ../../nbs/05_attacks_base.ipynb #1ed46fc2
 from __future__ import annotations
 import inspect
+from collections.abc import Callable
+from typing import Any
 import torch, torch.nn as nn, torch.nn.functional as F
+from fastcore.docments import docments
 from ..core import check_int, frozen
 
 # %% auto #0
-__all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'check_images', 'check_labels', 'check_model', 'model_channels', 'check_channels',
-           'check_logits', 'check_classes', 'check_grad_mode', 'resolve_target', 'prepare_inputs', 'input_grad',
-           'attack_info', 'grad_step', 'project_ball', 'project', 'random_delta', 'Attack']
+__all__ = ['TARGET_MODES', 'Target', 'CALL_ARGUMENTS', 'check_images', 'check_labels', 'check_model', 'model_channels',
+           'check_channels', 'check_logits', 'check_classes', 'check_grad_mode', 'resolve_target', 'prepare_inputs',
+           'input_grad', 'attack_info', 'grad_step', 'project_ball', 'project', 'random_delta', 'Attack']
 
 # %% ../../nbs/05_attacks_base.ipynb #bc9e4ce1
-def check_images(images) -> torch.Tensor:
+def check_images(images: object) -> torch.Tensor:
     "Raise unless `images` is a finite 4-D float tensor with values in [0, 1]."
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
@@ -29,7 +32,7 @@ def check_images(images) -> torch.Tensor:
         raise ValueError(f"images must be in [0, 1], got values in [{lo.item():.3g}, {hi.item():.3g}]")
     return images
 
-def check_labels(labels, n: int, num_classes: int | None, name: str = 'labels') -> torch.Tensor:
+def check_labels(labels: object, n: int, num_classes: int | None, name: str = 'labels') -> torch.Tensor:
     "Raise unless `labels` is a 1-D integer tensor of `n` values in [0, num_classes) (≥ 0 if `num_classes` is None)."
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
@@ -44,7 +47,7 @@ def check_labels(labels, n: int, num_classes: int | None, name: str = 'labels') 
             raise ValueError(f"{name} must be in [0, {top}], got values in [{lo.item()}, {hi.item()}]")
     return labels.long()
 
-def check_model(model) -> nn.Module:
+def check_model(model: object) -> nn.Module:
     "Raise unless `model` is a torch module."
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return model
@@ -91,8 +94,10 @@ def check_grad_mode() -> None:
 
 # %% ../../nbs/05_attacks_base.ipynb #b0ea6f58
 TARGET_MODES = ('random', 'least_likely')
+# an attack's `target`: None (untargeted), classes, a mode of `TARGET_MODES`, or f(clean logits, labels) -> classes
+Target = torch.Tensor | str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
 
-def resolve_target(logits: torch.Tensor, labels: torch.Tensor, target, seed: int = 0):
+def resolve_target(logits: torch.Tensor, labels: torch.Tensor, target: Target, seed: int = 0) -> torch.Tensor | None:
     "Target classes for `target`: None, a tensor, 'random', 'least_likely', or a function of (clean logits, labels)."
     if target is None or isinstance(target, torch.Tensor): return target
     if callable(target): return torch.as_tensor(target(logits, labels)).to(labels.device)
@@ -106,7 +111,8 @@ def resolve_target(logits: torch.Tensor, labels: torch.Tensor, target, seed: int
     raise ValueError(f"target must be None, a tensor, a function or one of {list(TARGET_MODES)}, got {target!r}")
 
 # %% ../../nbs/05_attacks_base.ipynb #543188ba
-def prepare_inputs(model, images, labels, target=None, seed: int = 0, probe: bool = True) -> tuple:
+def prepare_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: Target = None, seed: int = 0,
+                   probe: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     "Validated (labels, target) for `model`; `target` resolved to a tensor or None."
     check_grad_mode()
     check_channels(model, check_images(images))
@@ -128,7 +134,8 @@ def prepare_inputs(model, images, labels, target=None, seed: int = 0, probe: boo
     target = resolve_target(logits, labels, target, seed)
     return labels, (None if target is None else check_labels(target, len(images), logits.shape[1], 'target'))
 
-def input_grad(model, x, y, targeted: bool = False, check: str | None = None) -> torch.Tensor:
+def input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: bool = False,
+               check: str | None = None) -> torch.Tensor:
     "∇ₓ of the summed cross-entropy, negated for a targeted attack. `check` names `y` to validate on this pass."
     check_grad_mode()
     with torch.enable_grad():  # attacks work inside a caller's `torch.no_grad()` too
@@ -141,7 +148,8 @@ def input_grad(model, x, y, targeted: bool = False, check: str | None = None) ->
 
 # %% ../../nbs/05_attacks_base.ipynb #9b824a2e
 @torch.no_grad()
-def attack_info(model, images, adv, labels, target=None, iterations=None) -> dict:
+def attack_info(model: nn.Module, images: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor,
+                target: torch.Tensor | None = None, iterations: int | torch.Tensor | None = None) -> dict:
     "Per-image success flags, L2/L∞ perturbation norms, predictions and iterations of an attack's output."
     if not isinstance(adv, torch.Tensor) or adv.shape != images.shape:
         raise ValueError(f"adv must have the images' shape {tuple(images.shape)}")
@@ -168,12 +176,14 @@ def project_ball(delta: torch.Tensor, eps: float, norm: str = 'linf') -> torch.T
     if norm == 'linf': return delta.clamp(-eps, eps)
     return delta * (eps / _item_norms(delta).clamp_min(1e-12)).clamp(max=1)
 
-def project(x: torch.Tensor, x0: torch.Tensor | None = None, eps: float | None = None, norm: str = 'linf'):
+def project(x: torch.Tensor, x0: torch.Tensor | None = None, eps: float | None = None,
+            norm: str = 'linf') -> torch.Tensor:
     "`x` in the ε-ball around `x0` (when `eps` is given) and in [0, 1]."
     if eps is not None: x = x0 + project_ball(x - x0, eps, norm)
     return x.clamp(0, 1)
 
-def random_delta(shape, eps: float, norm: str = 'linf', generator=None) -> torch.Tensor:
+def random_delta(shape: tuple[int, ...], eps: float, norm: str = 'linf',
+                 generator: torch.Generator | None = None) -> torch.Tensor:
     "A uniform random point of the ε-ball of each item, of `shape` (N, ...), on the CPU, drawn from `generator`."
     if norm == 'linf': return (torch.rand(shape, generator=generator) * 2 - 1) * eps
     d = torch.randn(shape, generator=generator)
@@ -184,20 +194,47 @@ def random_delta(shape, eps: float, norm: str = 'linf', generator=None) -> torch
 # %% ../../nbs/05_attacks_base.ipynb #3c89fe1d
 CALL_ARGUMENTS = ('target', 'seed', 'callback', 'return_info')   # given per call, not settings of an attack object
 
+def _param_docs(fn: Callable) -> dict:
+    "`fn`'s parameter comments (fastcore's `docments`), name → text or None; {} where its source cannot be read."
+    try: return docments(fn)
+    except (OSError, TypeError): return {}
+
+def _call_of(cls: type) -> Callable:
+    """`Attack.__call__` for `cls`, with the signature and the documentation of what `cls.fn` takes per call: the
+    images, the labels and its `CALL_ARGUMENTS`, read from `fn`'s signature and parameter comments."""
+    fn, docs = cls.fn, _param_docs(cls.fn)
+    params = list(inspect.signature(fn).parameters.values())
+    taken = [*params[1:3], *(p.replace(kind=p.KEYWORD_ONLY) for p in params[3:] if p.name in CALL_ARGUMENTS)]
+    settings = ', '.join(p.name for p in params[3:] if p.name not in CALL_ARGUMENTS)
+    width = max(len(p.name) for p in taken)
+    rows = [f"    {p.name:<{width}}  {docs.get(p.name) or f'see `{fn.__name__}`'}" for p in taken]
+    if docs.get('return'): rows.append(f"    {'returns':<{width}}  {docs['return']}")
+    summary = (inspect.getdoc(fn) or '').split('\n')[0]
+    def __call__(self, images, labels, **per_call):   # the signature shown is `fn`'s (below)
+        return Attack.__call__(self, images, labels, **per_call)
+    __call__.__signature__ = inspect.Signature([inspect.Parameter('self', inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                                                *taken], return_annotation=inspect.signature(fn).return_annotation)
+    __call__.__doc__ = '\n'.join([summary, '', f"Runs `{fn.__name__}(self.model, images, labels, **self.settings, "
+                                  "**per_call)`.", f"Settings, fixed when the object is made: {settings or 'none'}.",
+                                  'Per call:', *rows])
+    __call__.__qualname__, __call__.__module__, __call__.from_fn = f'{cls.__qualname__}.__call__', cls.__module__, True
+    return __call__
+
 class Attack:
     "Attack objects: `Cls(model, **settings)` checks the settings once; `atk(images, labels, **per_call)` runs `fn`."
     fn = None       # the functional twin: fn(model, images, labels, **settings, **per_call)
     check = None    # fn's check of its settings: check(**settings) -> the settings, validated, in signature order
     defaults = {}   # the settings' defaults, read from fn's signature
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         params = list(inspect.signature(cls.fn).parameters.values())
         settings = [p for p in params[3:] if p.name not in CALL_ARGUMENTS]      # after (model, images, labels)
         cls.defaults = {p.name: p.default for p in settings}
         cls.__signature__ = inspect.Signature([params[0], *settings])
+        if getattr(cls.__call__, 'from_fn', False): cls.__call__ = _call_of(cls)   # not a subclass's own __call__
 
-    def __init__(self, model: nn.Module, *args, **settings):
+    def __init__(self, model: nn.Module, *args: Any, **settings: Any) -> None:
         self.model = check_model(model)
         name, names = type(self).__name__, list(self.defaults)
         if len(args) > len(names): raise TypeError(f"{name} takes at most {len(names)} settings by position {names}")
@@ -208,9 +245,12 @@ class Attack:
             raise TypeError(f"{name} has no setting(s) {unknown}; its settings are {names}")
         self.settings = type(self).check(**{**self.defaults, **settings})
 
-    def __call__(self, images, labels, **per_call):
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
+                 **per_call: Any) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        "`fn(self.model, images, labels, **self.settings, **per_call)`; each subclass shows `fn`'s call-time arguments."
         return type(self).fn(self.model, images, labels, **self.settings, **per_call)
+    __call__.from_fn = True   # a subclass gets a copy with its `fn`'s signature and documentation (`_call_of`)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         shown = (f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in self.settings.items())
         return f"{type(self).__name__}({', '.join(shown)})"

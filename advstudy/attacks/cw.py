@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import torch, torch.nn as nn
 from ..core import check_float, check_int, check_bool, frozen
-from .base import Attack, attack_info, prepare_inputs, check_logits
+from .base import Attack, Target, attack_info, prepare_inputs, check_logits
 
 # %% auto #0
 __all__ = ['cw_l2', 'CW']
@@ -71,9 +71,10 @@ def cw_l2(model: nn.Module,           # a classifier of [0, 1] images
           alpha: float = 0.01,        # Adam's step size (learning rate), in tanh space
           search_steps: int = 9,      # runs of the binary search over c
           abort_early: bool = True,   # stop a run whose loss stopped falling
-          target=None,                # None (untargeted), classes, 'random', 'least_likely' or f(logits, labels)
+          target: Target = None,      # None (untargeted), classes, 'random', 'least_likely' or f(logits, labels)
           seed: int = 0,              # seeds the 'random' target
-          return_info: bool = False): # also return per-image results (`attack_info`)
+          return_info: bool = False,  # also return per-image results (`attack_info`)
+         ) -> torch.Tensor | tuple[torch.Tensor, dict]:  # the adversarial images, or (them, per-image results)
     "C&W L2 adversarial images (the closest adversary found per image; the original where none was found)."
     s = _cw_settings(c, kappa, steps, alpha, search_steps=search_steps, abort_early=abort_early)
     check_bool('return_info', return_info)

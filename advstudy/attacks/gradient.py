@@ -6,10 +6,11 @@ Docs: https://advstudy.github.io/advstudy/attacks_gradient.html.md"""
 
 # %% ../../nbs/06_attacks_gradient.ipynb #24c5b60b
 from __future__ import annotations
+from collections.abc import Callable
 import torch, torch.nn as nn, torch.nn.functional as F
 from ..core import check_float, check_int, check_choice, check_bool, frozen
 from .base import (
-    Attack, attack_info, prepare_inputs, input_grad, grad_step, project, random_delta, check_logits)
+    Attack, Target, attack_info, prepare_inputs, input_grad, grad_step, project, random_delta, check_logits)
 
 # %% auto #0
 __all__ = ['fgsm', 'pgd', 'kurakin_steps', 'bim', 'FGSM', 'BIM', 'PGD']
@@ -21,9 +22,10 @@ def fgsm(model: nn.Module,            # a classifier of [0, 1] images
          images: torch.Tensor,        # (N, C, H, W) in [0, 1]
          labels: torch.Tensor,        # (N,) true classes
          eps: float = 8/255,          # the L∞ radius, in [0, 1] pixel units
-         target=None,                 # None (untargeted), classes, 'random', 'least_likely' or f(logits, labels)
+         target: Target = None,       # None (untargeted), classes, 'random', 'least_likely' or f(logits, labels)
          seed: int = 0,               # seeds the 'random' target
-         return_info: bool = False):  # also return per-image results (`attack_info`)
+         return_info: bool = False,   # also return per-image results (`attack_info`)
+        ) -> torch.Tensor | tuple[torch.Tensor, dict]:  # the adversarial images, or (them, per-image results)
     "FGSM adversarial images (untargeted, or targeted towards `target`), in [0, 1]."
     eps = _fgsm_settings(eps)['eps']
     check_bool('return_info', return_info)
@@ -78,10 +80,11 @@ def pgd(model: nn.Module,            # a classifier of [0, 1] images
         norm: str = 'linf',          # 'linf' or 'l2'
         random_start: bool = True,   # start at a uniform random point of the ε-ball
         restarts: int = 1,           # runs from new random starts; each image keeps its strongest adversary
-        target=None,                 # None (untargeted), classes, 'random', 'least_likely' or f(logits, labels)
+        target: Target = None,       # None (untargeted), classes, 'random', 'least_likely' or f(logits, labels)
         seed: int = 0,               # seeds the random starts and the 'random' target
-        callback=None,               # callback(step, images) after every step (one run only)
-        return_info: bool = False):  # also return per-image results (`attack_info`)
+        callback: Callable[[int, torch.Tensor], object] | None = None,  # f(step, images) after every step (one run)
+        return_info: bool = False,   # also return per-image results (`attack_info`)
+       ) -> torch.Tensor | tuple[torch.Tensor, dict]:  # the adversarial images, or (them, per-image results)
     "PGD adversarial images in the L∞ or L2 ε-ball (random start; restarts keep each image's strongest adversary)."
     s = _pgd_settings(eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start, restarts=restarts)
     check_bool('return_info', return_info)
@@ -127,8 +130,17 @@ def _bim_settings(eps, alpha, steps) -> dict:
     s = _pgd_settings(eps=eps, alpha=alpha, steps=steps, norm='linf', random_start=False, restarts=1)
     return {k: s[k] for k in ('eps', 'alpha', 'steps')}
 
-def bim(model, images, labels, eps: float = 8/255, alpha: float = 1/255, steps: int = 10, target=None, seed: int = 0,
-        callback=None, return_info: bool = False):
+def bim(model: nn.Module,            # a classifier of [0, 1] images
+        images: torch.Tensor,        # (N, C, H, W) in [0, 1]
+        labels: torch.Tensor,        # (N,) true classes
+        eps: float = 8/255,          # the L∞ radius, in [0, 1] pixel units
+        alpha: float = 1/255,        # the step size
+        steps: int = 10,             # the number of steps
+        target: Target = None,       # None (untargeted), classes, 'random', 'least_likely' or f(logits, labels)
+        seed: int = 0,               # seeds the 'random' target
+        callback: Callable[[int, torch.Tensor], object] | None = None,  # f(step, images) after every step
+        return_info: bool = False,   # also return per-image results (`attack_info`)
+       ) -> torch.Tensor | tuple[torch.Tensor, dict]:  # the adversarial images, or (them, per-image results)
     "BIM / I-FGSM: `steps` signed-gradient steps of `alpha`, kept in the ε-ball and [0, 1] (L∞ PGD, no random start)"
     return pgd(model, images, labels, eps=eps, alpha=alpha, steps=steps, norm='linf', random_start=False,
                target=target, seed=seed, callback=callback, return_info=return_info)

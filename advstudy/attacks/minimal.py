@@ -15,7 +15,7 @@ from .base import Attack, attack_info, check_labels, check_logits, prepare_input
 __all__ = ['candidates_of', 'deepfool', 'minimal_step', 'DeepFool']
 
 # %% ../../nbs/07_attacks_deepfool.ipynb #fe861efe
-def candidates_of(z, y, k):
+def candidates_of(z: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     "The `k` classes with the highest logits other than the label (the original's top classes)."
     return z.detach().scatter(1, y[:, None], -float('inf')).topk(min(k, z.shape[1] - 1), dim=1).indices
 
@@ -53,8 +53,9 @@ def deepfool(model: nn.Module,           # a classifier of [0, 1] images
              overshoot: float = 0.02,    # the accumulated perturbation is scaled by 1 + overshoot
              candidates: int = 10,       # classes considered, the label included (the top ones of the clean logits)
              norm: str = 'l2',           # 'l2' or 'linf'
-             target=None,                # must be None: DeepFool is untargeted
-             return_info: bool = False): # also return per-image results, the reached class and the perturbation
+             target: None = None,        # must be None: DeepFool is untargeted
+             return_info: bool = False,  # also return per-image results, the reached class and the perturbation
+            ) -> torch.Tensor | tuple[torch.Tensor, dict]:  # the adversarial images, or (them, per-image results)
     "DeepFool adversarial images: the minimal perturbation to the nearest boundary, per image."
     s = _deepfool_settings(steps, overshoot, candidates, norm)
     check_bool('return_info', return_info)
@@ -82,7 +83,8 @@ def deepfool(model: nn.Module,           # a classifier of [0, 1] images
         return x, {**info, 'reached_class': info['pred'], 'perturbation': x - x0}
 
 # %% ../../nbs/07_attacks_deepfool.ipynb #7dac2bb2
-def minimal_step(model, images, labels, candidates: int = 10, norm: str = 'l2') -> tuple:
+def minimal_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, candidates: int = 10,
+                 norm: str = 'l2') -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "(logits at `images`, the minimal step r to the nearest candidate boundary, the adjacent class it heads for)."
     candidates, norm = check_int('candidates', candidates, 2), check_choice('norm', norm, ('l2', 'linf'))
     with frozen(model):

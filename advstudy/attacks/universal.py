@@ -9,7 +9,10 @@ from __future__ import annotations
 import numbers
 from pathlib import Path
 from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 import torch, torch.nn as nn, torch.nn.functional as F
+from torch.utils.data import Dataset
 from tqdm import tqdm
 from ..core import (
     check_float, check_int, check_choice, check_bool, frozen, get_device, save_tensors, load_tensors)
@@ -18,6 +21,7 @@ from ..dryrun import loop, dry_run
 from .base import (
     grad_step, project, project_ball, check_channels, check_classes, check_grad_mode, check_logits)
 from .minimal import deepfool
+if TYPE_CHECKING: from matplotlib.figure import Figure
 
 # %% auto #0
 __all__ = ['apply_perturbation', 'evaluate_perturbations', 'class_accuracy', 'evaluate_perturbation', 'c_uap', 'f_uap_step',
@@ -46,8 +50,8 @@ def _project_universal(delta: torch.Tensor, eps: float, norm: str = 'linf') -> t
 def _hits(z, y, k): return (z.topk(min(k, z.shape[1]), 1).indices == y[:, None]).any(1).sum().item()
 
 @torch.no_grad()
-def evaluate_perturbations(model, ds, deltas: dict, batch_size: int = 256, device=None,
-                           topk: int | None = None) -> dict:
+def evaluate_perturbations(model: nn.Module, ds: Dataset, deltas: dict[str, torch.Tensor], batch_size: int = 256,
+                           device: str | torch.device | None = None, topk: int | None = None) -> dict:
     """Clean accuracy over `ds` (one clean pass), and for each named δ in `deltas` its fooling rate and accuracy; with
     `topk`, top-k accuracies too. Per class: the images (`class_n`) and those classified right (`class_correct`), so
     any group of classes can be scored. {'clean_acc', 'n', ['clean_topk'], 'class_n', 'class_correct',
@@ -88,9 +92,9 @@ def evaluate_perturbations(model, ds, deltas: dict, batch_size: int = 256, devic
     return {'clean_acc': clean / n, 'n': n, **({f'clean_top{topk}': clean_topk / n} if topk else {}),
             'class_n': by_class(class_n), 'class_correct': by_class(class_clean), 'deltas': per}
 
-def class_accuracy(result: dict,    # `evaluate_perturbations`' result
-                   classes,         # the labels of the group scored
-                   delta=None,      # the name of a δ in the result; None: clean
+def class_accuracy(result: dict,              # `evaluate_perturbations`' result
+                   classes: Iterable[int],    # the labels of the group scored
+                   delta: str | None = None,  # the name of a δ in the result; None: clean
                   ) -> float:
     "Accuracy over the images of `classes` only, clean or under the named δ, from `evaluate_perturbations`' counts."
     classes = sorted(set(int(c) for c in classes))
@@ -103,7 +107,8 @@ def class_accuracy(result: dict,    # `evaluate_perturbations`' result
     right = result['class_correct'] if delta is None else result['deltas'][delta]['class_correct']
     return sum(right[c] for c in seen) / sum(result['class_n'][c] for c in seen)
 
-def evaluate_perturbation(model, ds, delta: torch.Tensor, batch_size: int = 256, device=None, topk: int | None = None):
+def evaluate_perturbation(model: nn.Module, ds: Dataset, delta: torch.Tensor, batch_size: int = 256,
+                          device: str | torch.device | None = None, topk: int | None = None) -> dict:
     "Fooling rate (predictions changed), clean accuracy and accuracy under one δ over `ds`; with `topk`, top-k too."
     r = evaluate_perturbations(model, ds, {'δ': delta}, batch_size=batch_size, device=device, topk=topk)
     return {**r.pop('deltas')['δ'], **r}
@@ -114,7 +119,7 @@ def _check_nonempty(ds) -> None:
     if len(ds) == 0: raise ValueError("ds must hold at least one image to compute a universal perturbation on, got 0")
 
 def c_uap(model: nn.Module,             # a classifier of [0, 1] images
-          ds,                           # the images the perturbation is computed on (an ImageSet or image folder)
+          ds: Dataset,                  # the images the perturbation is computed on (an ImageSet or image folder)
           eps: float,                   # the radius of δ's ball
           norm: str = 'linf',           # 'linf' or 'l2'
           target_fooling: float = 0.8,  # stop after the epoch that reaches this fooling rate (1 − δ in the paper)
@@ -122,9 +127,10 @@ def c_uap(model: nn.Module,             # a classifier of [0, 1] images
           overshoot: float = 0.02,      # DeepFool's overshoot
           deepfool_steps: int = 50,     # DeepFool's iterations at most, per image
           seed: int = 0,                # seeds the order of the images in each epoch
-          device=None,                  # where to compute (default: the best available)
+          device: str | torch.device | None = None,  # where to compute (default: the best available)
           progress: bool = False,       # show a progress bar
-          return_info: bool = False):   # also return {'fooling_rate': [after each epoch]}
+          return_info: bool = False,    # also return {'fooling_rate': [after each epoch]}
+         ) -> torch.Tensor | tuple[torch.Tensor, dict]:  # δ (C, H, W), or (δ, {'fooling_rate': [...]})
     "Universal perturbation (C,H,W) of Moosavi-Dezfooli et al. (2017) over `ds`, in the `norm` ball of radius `eps`."
     eps, norm = check_float('eps', eps, 0), check_choice('norm', norm, ('linf', 'l2'))
     target_fooling, epochs = check_float('target_fooling', target_fooling, 0, 1), check_int('epochs', epochs, 1)
@@ -153,7 +159,8 @@ def c_uap(model: nn.Module,             # a classifier of [0, 1] images
     return (v.detach(), {'fooling_rate': history}) if return_info else v.detach()
 
 # %% ../../nbs/09_attacks_universal.ipynb #da2b354a
-def f_uap_step(model, x, y, delta, eps: float, alpha: float, beta: float = 12.0) -> torch.Tensor:
+def f_uap_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, eps: float, alpha: float,
+               beta: float = 12.0) -> torch.Tensor:
     "One sign-ascent step of δ on a batch: clip(δ + α·sign(∇_δ mean(min(CE, β))), −ε, ε)."
     check_grad_mode()
     with torch.enable_grad():
@@ -164,15 +171,16 @@ def f_uap_step(model, x, y, delta, eps: float, alpha: float, beta: float = 12.0)
     return project_ball(grad_step(delta, g, alpha), eps).detach()
 
 def f_uap(model: nn.Module,            # a classifier of [0, 1] images
-          ds,                          # the images the perturbation is computed on
+          ds: Dataset,                 # the images the perturbation is computed on
           eps: float,                  # the L∞ radius of δ
           alpha: float | None = None,  # the step size (default ε/10)
           epochs: int = 5,             # passes over `ds`
           batch_size: int = 128,       # images per step
           beta: float = 12.0,          # the cross-entropy is clipped at β
           seed: int = 0,               # seeds the order of the batches
-          device=None,                 # where to compute
-          progress: bool = False):     # show a progress bar
+          device: str | torch.device | None = None,  # where to compute
+          progress: bool = False,      # show a progress bar
+         ) -> torch.Tensor:            # δ (C, H, W)
     "FGSM-based universal perturbation (C,H,W; L∞, radius `eps`) by sign ascent over `epochs` passes of `ds`."
     eps = check_float('eps', eps, 0, 1)
     alpha = check_float('alpha', eps / 10 if alpha is None else alpha, 0, 1, lo_open=True)
@@ -213,17 +221,18 @@ def _margin(z, y):
     return zy - z.scatter(1, y[:, None], -float('inf')).amax(1)
 
 def cd_uap(model: nn.Module,          # a classifier of [0, 1] images
-           ds,                        # the images the perturbation is computed on
+           ds: Dataset,               # the images the perturbation is computed on
            eps: float,                # the L∞ radius of δ
-           targeted_classes,          # the classes to fool; the others are to be kept
+           targeted_classes: Iterable[int] | torch.Tensor,  # the classes to fool; the others are to be kept
            keep_weight: float = 1.0,  # the weight of the kept classes' cross-entropy in the loss
            kappa: float = 10.0,       # the targeted classes' margin is bounded at −κ
            alpha: float = 0.005,      # Adam's step size
            epochs: int = 5,           # passes over `ds`
            batch_size: int = 128,     # images per step
            seed: int = 0,             # seeds the order of the batches
-           device=None,               # where to compute
-           progress: bool = False):   # show a progress bar
+           device: str | torch.device | None = None,  # where to compute
+           progress: bool = False,    # show a progress bar
+          ) -> torch.Tensor:          # δ (C, H, W)
     "Class-discriminative universal perturbation (C,H,W; L∞ radius `eps`): fools `targeted_classes`, spares the rest."
     eps, keep_weight = check_float('eps', eps, 0, 1), check_float('keep_weight', keep_weight, 0)
     kappa, alpha = check_float('kappa', kappa, 0), check_float('alpha', alpha, 0, lo_open=True)
@@ -261,12 +270,12 @@ def cd_uap(model: nn.Module,          # a classifier of [0, 1] images
     return delta.detach()
 
 # %% ../../nbs/09_attacks_universal.ipynb #acc94dc6
-def save_perturbation(delta: torch.Tensor, path, **meta) -> Path:
+def save_perturbation(delta: torch.Tensor, path: str | Path, **meta: object) -> Path:
     "Save `delta` (and JSON-able `meta`) to `path` atomically."
     if not isinstance(delta, torch.Tensor): raise TypeError(f"delta must be a torch.Tensor, got {type(delta).__name__}")
     return save_tensors(path, {'delta': delta}, **meta)
 
-def load_perturbation(path) -> tuple:
+def load_perturbation(path: str | Path) -> tuple[torch.Tensor, dict]:
     "(delta, meta) saved by `save_perturbation`."
     if not Path(path).is_file():
         raise FileNotFoundError(f"path must be an existing perturbation file, got {str(path)!r}")
@@ -274,7 +283,7 @@ def load_perturbation(path) -> tuple:
     return tensors['delta'], meta
 
 # %% ../../nbs/09_attacks_universal.ipynb #0f4d0575
-def plot_perturbations(deltas: dict, title: str = 'Universal perturbations (magnified)'):
+def plot_perturbations(deltas: dict[str, torch.Tensor], title: str = 'Universal perturbations (magnified)') -> Figure:
     "One panel per named perturbation (C,H,W), magnified to the full colour range."
     import matplotlib.pyplot as plt
     if not deltas: raise ValueError("deltas must hold at least one perturbation")
