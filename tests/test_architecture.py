@@ -87,3 +87,23 @@ def mixed_cells(nb_path: Path) -> list:
 def test_no_notebook_cell_mixes_imports_with_other_code():
     bad = {str(p.relative_to(ROOT)): cells for p in sorted((ROOT/'nbs').glob('*.ipynb')) if (cells := mixed_cells(p))}
     assert not bad, f'cells mixing imports with other code (split them: imports first): {bad}'
+
+
+def study_functions(nb_path: Path) -> list:
+    "The functions (def or lambda) a study notebook's code defines, as 'cell N: name'."
+    found = []
+    for i, c in enumerate(json.loads(nb_path.read_text())['cells']):
+        if c['cell_type'] != 'code': continue
+        src = '\n'.join('' if line.startswith(('%', '!')) else line for line in ''.join(c['source']).splitlines())
+        for n in ast.walk(ast.parse(src)):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)): found.append(f'cell {i}: {n.name}')
+            if isinstance(n, ast.Lambda): found.append(f'cell {i}: lambda at line {n.lineno}')
+    return found
+
+
+def test_study_notebooks_read_as_recipes():
+    "A study notebook is parameters, one setup call, library calls and drawings: its glue lives in the library."
+    notebooks = sorted((ROOT/'nbs'/'studies').glob('*.ipynb'))
+    assert len(notebooks) >= 6, notebooks
+    bad = {p.name: found for p in notebooks if (found := study_functions(p))}
+    assert not bad, f'study notebooks defining functions (move them to advstudy.studies.<study>): {bad}'
