@@ -10,10 +10,11 @@ import gzip, pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+if TYPE_CHECKING: from torchvision.datasets import ImageFolder   # for annotations; imported lazily (slow)
 from .core import data_dir, check_int, check_float, check_choice, check_bool
 from .dryrun import loop, capped, dry_rows
 
@@ -70,7 +71,7 @@ class ImageSet(torch.utils.data.Dataset):
 # %% ../nbs/01_data.ipynb #6e14a1ef
 class DatasetNotFoundError(FileNotFoundError):
     "A dataset was not found in any of the places searched."
-    def __init__(self, name, searched, hint):
+    def __init__(self, name: str, searched: Sequence[str | Path], hint: str):
         self.searched = [str(p) for p in searched]
         super().__init__(f"{name} not found. Looked in:\n" + "\n".join(f"  - {p}" for p in self.searched)
                          + f"\nTo get it: {hint}")
@@ -207,7 +208,8 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 class FolderSet(torch.utils.data.Dataset):
     "Items `idx` of a torchvision `ImageFolder`, read lazily, with `ImageSet`'s interface."
-    def __init__(self, folder, info: DatasetInfo, idx=None):
+    def __init__(self, folder: ImageFolder, info: DatasetInfo,
+                 idx: Sequence[int] | torch.Tensor | None = None):
         self.folder, self.info = folder, info
         self.idx = torch.arange(len(folder)) if idx is None else torch.as_tensor(idx, dtype=torch.long)
         self.labels = torch.as_tensor(folder.targets, dtype=torch.long)[self.idx]

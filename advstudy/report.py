@@ -248,7 +248,7 @@ def run_was_cold(run: dict) -> bool:
 # %% ../nbs/13_report.ipynb #81c7b79e
 class Report:
     "Collects one study's outputs under `out_dir` and writes `metrics.json` on `finish()`."
-    def __init__(self, study: str, out_dir, config: dict | None = None):
+    def __init__(self, study: str, out_dir: str | Path, config: dict | None = None):
         self.study, self.out_dir, self.config, self.t0 = study, Path(out_dir), dict(config or {}), time.time()
         self.tables, self.figures, self.claims, self.metrics = {}, {}, [], {}
         self.phases, self.computed, self.loaded = {}, [], []

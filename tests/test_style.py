@@ -90,8 +90,9 @@ def _public_defs(tree: ast.Module):
     for n in tree.body:
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in exported: yield n.name, n, False
         if isinstance(n, ast.ClassDef) and n.name in exported:
-            yield from ((f'{n.name}.{m.name}', m, True) for m in n.body
-                        if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and not m.name.startswith('_'))
+            yield from ((f'{n.name}.{m.name}', m, True) for m in n.body   # constructors and calls are public too
+                        if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and (not m.name.startswith('_') or m.name in ('__init__', '__call__')))
 
 
 def _unannotated(fn, method: bool) -> list:
@@ -100,7 +101,8 @@ def _unannotated(fn, method: bool) -> list:
     params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(p for p in (a.vararg, a.kwarg) if p)]
     static = any(isinstance(d, ast.Name) and d.id == 'staticmethod' for d in fn.decorator_list)
     if method and not static and params and params[0].arg in ('self', 'cls'): params = params[1:]
-    return [p.arg for p in params if p.annotation is None] + ['return'] * (fn.returns is None)
+    no_return = fn.returns is None and fn.name != '__init__'   # a constructor returns None: PEP 484 allows no -> None
+    return [p.arg for p in params if p.annotation is None] + ['return'] * no_return
 
 
 def test_public_functions_are_typed():
