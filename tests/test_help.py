@@ -7,8 +7,9 @@ import advstudy.attacks as A
 
 
 def attack_classes(cls=A.Attack) -> list:
-    "Every subclass of `cls`, at any depth."
-    return [c for s in cls.__subclasses__() for c in (s, *attack_classes(s))]
+    "Every subclass of `cls` in the package, at any depth (not a test's own subclasses)."
+    found = [c for s in cls.__subclasses__() for c in (s, *attack_classes(s))]
+    return [c for c in found if c.__module__.startswith('advstudy.')]
 
 
 CLASSES = attack_classes()
