@@ -6,9 +6,10 @@ Docs: https://advstudy.github.io/advstudy/report.html.md"""
 
 # %% ../nbs/13_report.ipynb #aa8effb2
 from __future__ import annotations
-import datetime, io, json, math, platform, sys, time, warnings
+import datetime, functools, io, json, math, platform, sys, time, warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 import numpy as np
@@ -16,13 +17,17 @@ from numpy.typing import ArrayLike
 import pandas as pd
 import matplotlib
 from scipy import stats
-from .core import atomic_write, check_bool, check_float
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
+from .core import atomic_write, check_bool, check_choice, check_float, check_int
 from .dryrun import dry_run, begin, stage, estimate
 if TYPE_CHECKING: from matplotlib.figure import Figure
 
 # %% auto #0
-__all__ = ['VERDICTS', 'LEVEL', 'RULE', 'to_markdown', 'save_table', 'save_figure', 'env_versions', 'check_verdict', 'compare',
-           'combine', 'ordering', 'trend', 'threshold', 'mean_std', 'run_was_cold', 'Report']
+__all__ = ['VERDICTS', 'LEVEL', 'POWER', 'RULE', 'FORMS', 'UNITS', 'to_markdown', 'save_table', 'save_figure', 'env_versions',
+           'check_verdict', 'Evidence', 'compare', 'no_worse', 'equivalent', 'all_of', 'compare_images', 'combine',
+           'ordering', 'trend', 'threshold', 'mean_std', 'run_was_cold', 'Report']
 
 # %% ../nbs/13_report.ipynb #f3522105
 def _fmt(v):
@@ -78,12 +83,23 @@ def env_versions() -> dict:
 # %% ../nbs/13_report.ipynb #2a500cd5
 VERDICTS = ('holds', 'does not hold', 'inconclusive')
 LEVEL = 0.05   # the level of each one-sided test
-RULE = ("A claim that a quantity measured over seeds or timing rounds exceeds another holds if a one-sided Welch "
-        "t-test in its direction gives p < 0.05, does not hold if the test in the opposite direction does, and is "
-        "inconclusive otherwise: within noise, with fewer than two values on a side (one seed), or when the test is "
-        "undefined (NaN values). An ordering a > b > c, or a conjunction of comparisons, holds only if every adjacent "
-        "pair (every part) holds and does not hold if any does not; a threshold on one deterministic measurement is "
-        "checked as measured.")
+POWER = 0.8    # the power at which an inconclusive verdict's minimum detectable effect and seeds needed are given
+RULE = ("Rule, version 2. Each claim is tested in its own form, in its own units, over the unit that varies. A claim "
+        "that a exceeds b over training seeds (or timing rounds) is a one-sided t-test: paired on the per-seed "
+        "differences where both sides were trained from the same seeds (same initialization and batch order), Welch's "
+        "otherwise. A comparison on the same images is paired over them: the exact McNemar test for right or wrong, "
+        "Wilcoxon's signed-rank test for continuous values. With 3 or more seeds and many images the seeds decide "
+        "(paired t on the per-seed means) and the 95% interval comes from a two-level bootstrap (seeds, then images "
+        "within a seed); with one or two trained models the images decide, and the verdict holds for those models, not "
+        "across training seeds. A claim holds if its test gives p < 0.05, does not hold if the test against it does, "
+        "and is inconclusive otherwise (within noise, one value on a side, no spread, NaN values). 'Comparable' is two "
+        "one-sided tests (TOST) and 'reaches' or 'no worse' a one-sided non-inferiority test, each against a margin "
+        "stated in the claim; such a claim does not hold when the difference lies beyond the margin (p < 0.05). A "
+        "claim over several cells (an ordering, every cell of a table) tests each cell, with Holm's correction within "
+        "the claim. Every verdict reports the effect with its 95% CI, the test, n and p; an inconclusive one adds the "
+        "smallest effect its test detects at 80% power with the observed spread and n, and the seeds that would detect "
+        "the claim's expected effect. A decided verdict whose 95% CI comes within a tenth of its width of zero (or of "
+        "the margin) is flagged fragile. A threshold on one deterministic measurement is checked as measured.")
 
 def check_verdict(name: str, verdict: object) -> str:
     "Raise unless `verdict` is one of `VERDICTS`; a bool is refused (`compare`, `ordering`, `threshold` decide)."
@@ -120,7 +136,7 @@ def _p_greater(a: np.ndarray, b: np.ndarray) -> float:
         return float(stats.ttest_ind(a, b, equal_var=False, alternative='greater').pvalue)
 
 def _test(a, b, names) -> dict:
-    "Both one-sided tests of `a` against `b`, the verdict, and why no test ran (if none did)."
+    "Both one-sided Welch tests of `a` against `b`, the verdict, and why no test ran (if none did)."
     if not (isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names)):
         raise TypeError(f"names must be a pair of strings, got {names!r}")
     a, b = _values(names[0], a), _values(names[1], b)
@@ -131,15 +147,323 @@ def _test(a, b, names) -> dict:
     return {'verdict': verdict, 'greater': gt, 'less': lt, 'why': why,
             'a': _summary(names[0], a), 'b': _summary(names[1], b)}
 
+# %% ../nbs/13_report.ipynb #c1da1f03
+FORMS = ('greater', 'no worse', 'equivalent')
+
+@dataclass(frozen=True)
+class Evidence:
+    "What a verdict rests on: the effect with its 95% CI, the test, n and p; the power of an inconclusive one."
+    verdict: str                 # one of `VERDICTS`
+    form: str                    # the claim's form, one of `FORMS`
+    effect: float                # the estimate in the claim's units: mean of a − mean of b
+    ci_low: float                # its 95% confidence interval: lower end
+    ci_high: float               # … upper end
+    test: str                    # the test that decided, e.g. 'paired t over seeds', 'exact McNemar over images'
+    n_seeds: int                 # training seeds (or timing rounds) on each side; 1: one trained model
+    n_images: int                # images behind each side's value per seed (0: one value per seed, no images)
+    p: float                     # p of the test for the claim (Holm-adjusted within an 'all of'); NaN: no test ran
+    p_against: float             # p of the test against the claim, likewise
+    margin: float = 0.0          # the margin of a 'no worse' or 'equivalent' claim, in the claim's units
+    mde: float = math.nan        # inconclusive: the smallest effect the test detects at 80% power (NaN if decided)
+    expected: float = math.nan   # the effect the claim expects (the paper's, or one stated), for `seeds_needed`
+    seeds_needed: float = math.nan  # inconclusive: seeds per side that would detect `expected` at 80% power
+    text: str = ''               # the evidence as a sentence
+
+    def __str__(self) -> str: return self.text
+
+    @property
+    def p_distance(self) -> float:
+        "How far the deciding p lies below 0.05, in orders of magnitude: log10(0.05 / p); ≤ 0 when undecided."
+        p = min(self.p, self.p_against)
+        return math.nan if math.isnan(p) else math.log10(LEVEL / max(p, 1e-300))
+
+    @property
+    def fragile(self) -> bool:
+        "A decided verdict whose 95% CI comes within a tenth of its width of its boundary (zero, or the margin)."
+        lo, hi = self.ci_low, self.ci_high
+        if self.verdict == 'inconclusive' or math.isnan(lo) or math.isnan(hi): return False
+        edges = [-self.margin, self.margin] if self.form == 'equivalent' else [-self.margin]
+        return min(min(abs(lo - e), abs(hi - e)) for e in edges) < 0.1 * (hi - lo)
+
+    def row(self) -> dict:
+        "The evidence as the claims table's columns."
+        cols = ['form', 'effect', 'ci_low', 'ci_high', 'test', 'n_seeds', 'n_images', 'p', 'p_against', 'margin',
+                'mde', 'expected', 'seeds_needed']
+        return {**{c: getattr(self, c) for c in cols}, 'p_distance': self.p_distance, 'fragile': self.fragile}
+
+# %% ../nbs/13_report.ipynb #beca4150
+def _ttest(a: np.ndarray, b: np.ndarray, paired: bool, shift: float = 0.0):
+    "scipy's two-sided t-test of mean(a) + shift against mean(b), paired or Welch's; None where it is undefined."
+    if len(a) < 2 or len(b) < 2 or np.isnan(a).any() or np.isnan(b).any(): return None
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # scipy warns on (nearly) constant samples; a NaN p is the answer then
+        return stats.ttest_rel(a + shift, b) if paired else stats.ttest_ind(a + shift, b, equal_var=False)
+
+def _greater(t) -> tuple[float, float]:
+    "(p that mean(a) + shift > mean(b), p of the opposite) from a two-sided t-test; NaN where it is undefined."
+    if t is None or math.isnan(t.pvalue): return math.nan, math.nan
+    half = float(t.pvalue) / 2
+    return (half, 1 - half) if t.statistic > 0 else (1 - half, half)
+
+def _t_greater(a: np.ndarray, b: np.ndarray, paired: bool, shift: float = 0.0) -> float:
+    "p of the one-sided t-test that mean(a) + shift > mean(b), paired or Welch's; NaN where it is undefined."
+    return _greater(_ttest(a, b, paired, shift))[0]
+
+def _ci(t, a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
+    "The 95% t-interval of mean(a) − mean(b) from the unshifted test `t`: of the paired differences, or Welch's."
+    if t is None: return math.nan, math.nan
+    lo, hi = (float(x) for x in t.confidence_interval(0.95))
+    if math.isnan(lo) and np.ptp(a - b if paired else np.r_[a, b]) == 0: lo = hi = float(a.mean() - b.mean())
+    return lo, hi
+
+@functools.lru_cache(maxsize=None)
+def _std_mde(n1: int, n2: int, paired: bool) -> float:
+    "The smallest standardized effect a one-sided t-test at `LEVEL` detects with power `POWER`."
+    if paired: return float(TTestPower().solve_power(nobs=n1, alpha=LEVEL, power=POWER, alternative='larger'))
+    return float(TTestIndPower().solve_power(nobs1=n1, ratio=n2 / n1, alpha=LEVEL, power=POWER,
+                                             alternative='larger'))
+
+def _spread(a: np.ndarray, b: np.ndarray, paired: bool) -> float:
+    "The sd the test divides by: of the paired differences, or pooled over both sides."
+    if paired: return float(np.std(a - b, ddof=1))
+    return float(math.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)))
+
+def _power(a: np.ndarray, b: np.ndarray, paired: bool, distance: float) -> tuple[float, float]:
+    ("(the smallest distance from the test's boundary detectable at `POWER` with this spread and n, the seeds per side "
+     "that would detect `distance`); NaN where there is no spread to go by.")
+    if len(a) < 2 or len(b) < 2 or np.isnan(a).any() or np.isnan(b).any(): return math.nan, math.nan
+    sd = _spread(a, b, paired)
+    if not sd > 0: return math.nan, math.nan
+    mde = _std_mde(len(a), len(b), paired) * sd
+    if math.isnan(distance) or distance <= 0: return mde, math.nan
+    power, size = (TTestPower(), 'nobs') if paired else (TTestIndPower(), 'nobs1')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # the solver warns where even 2 seeds detect it; checked below
+        n = float(np.asarray(power.solve_power(effect_size=distance / sd, alpha=LEVEL, power=POWER,
+                                               alternative='larger')).item())
+    if math.isnan(n) and power.power(distance / sd, **{size: 2}, alpha=LEVEL, alternative='larger') >= POWER: n = 2.0
+    return mde, math.nan if math.isnan(n) else float(max(2, math.ceil(n)))
+
+def _names(names) -> tuple[str, str]:
+    if not (isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+        raise TypeError(f"names must be a pair of strings, got {names!r}")
+    return names[0], names[1]
+
+def _decide(p: float, against: float) -> str:
+    return 'holds' if p < LEVEL else 'does not hold' if against < LEVEL else 'inconclusive'
+
+def _seed_claim(form: str, a, b, names, *, paired: bool, margin: float, expected: float | None,
+                unit: str, n_images: int) -> tuple[str, Evidence]:
+    "A claim of `form` on values over seeds, rounds or images (one per unit and side): the verdict and its evidence."
+    na, nb = _names(names)
+    a, b = _values(na, a), _values(nb, b)
+    paired, unit = check_bool('paired', paired), check_choice('unit', unit, UNITS)
+    n_images = check_int('n_images', n_images, lo=0)
+    if paired and len(a) != len(b):
+        raise ValueError(f"paired=True needs a and b of equal length (one value per shared {unit[:-1]}), "
+                         f"got {len(a)} and {len(b)}")
+    expected = math.nan if expected is None else check_float('expected', expected)
+    t = _ttest(a, b, paired)
+    if form == 'greater': p, against = _greater(t)
+    elif form == 'no worse': p, against = _t_greater(a, b, paired, margin), _t_greater(b, a, paired, -margin)
+    else:
+        p = math.nan
+        if min(len(a), len(b)) > 1 and not np.isnan([*a, *b]).any():
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                p = float(ttost_paired(a, b, -margin, margin)[0] if paired
+                          else ttost_ind(a, b, -margin, margin, usevar='unequal')[0])
+        against = min(_t_greater(a, b, paired, -margin), _t_greater(b, a, paired, -margin))
+    verdict, (lo, hi) = _decide(p, against), _ci(t, a, b, paired)
+    effect = float(a.mean() - b.mean())
+    target = {'greater': expected, 'no worse': (0.0 if math.isnan(expected) else expected) + margin,
+              'equivalent': margin - abs(0.0 if math.isnan(expected) else expected)}[form]
+    mde, need = _power(a, b, paired, target) if verdict == 'inconclusive' else (math.nan, math.nan)
+    per = 'images' if unit == 'images' else 'seeds' if unit == 'seeds' else 'rounds'
+    test = {'greater': '', 'no worse': 'non-inferiority ', 'equivalent': 'TOST '}[form]
+    test += f"{'paired' if paired else 'Welch'} t over {per}"
+    n = len(a) if len(a) == len(b) else min(len(a), len(b))
+    ev = dict(verdict=verdict, form=form, effect=effect, ci_low=lo, ci_high=hi, test=test,
+              n_seeds=1 if unit == 'images' else n, n_images=n if unit == 'images' else n_images, p=p,
+              p_against=against, margin=margin, mde=mde, expected=expected,
+              seeds_needed=need if unit != 'images' else math.nan)
+    sa, sb = _summary(na, a), _summary(nb, b)
+    why = ('fewer than 2 values on a side' if min(len(a), len(b)) < 2 else 'NaN values' if np.isnan([*a, *b]).any()
+           else 'the test is undefined (no spread)' if math.isnan(p) else '')
+    if why: return verdict, Evidence(**ev, text=f"{sa} vs {sb}: no test, {why}")
+    m = _num(margin)
+    ps = {'greater': f"p({na} > {nb}) = {p:.2g}, p({nb} > {na}) = {against:.2g}",
+          'no worse': f"p({na} ≥ {nb} − {m}) = {p:.2g}, p({na} < {nb} − {m}) = {against:.2g}",
+          'equivalent': f"p(|{na} − {nb}| < {m}) = {p:.2g}, p(|{na} − {nb}| > {m}) = {against:.2g}"}[form]
+    text = (f"{sa} vs {sb}{', paired' if paired else ''}: difference {_num(effect)} [95% CI {_num(lo)}, {_num(hi)}]; "
+            f"{test} {ps}")
+    if verdict == 'inconclusive': text += _power_text(mde, need, target, per)
+    return verdict, Evidence(**ev, text=text)
+
+def _power_text(mde: float, need: float, target: float, per: str) -> str:
+    "The sentence an inconclusive verdict adds: what its test could detect, and what would decide it."
+    s = '' if math.isnan(mde) else f"; detects {_num(mde, 2)} at 80% power"
+    if not math.isnan(need): s += f"; {need:.0f} {per} would detect {_num(target, 2)}"
+    return s
+
+UNITS = ('seeds', 'rounds', 'images')
+
 def compare(a: ArrayLike,                    # the side claimed larger: a number, or one value per seed or round
             b: ArrayLike,                    # the other side, likewise
             names: Sequence[str] = ('a', 'b'),  # what the evidence calls `a` and `b`
-           ) -> tuple[str, str]:             # (verdict, evidence: means ± sd, n and the p-values the rule used)
-    "The verdict on the claim `a > b` under `RULE`, and its evidence."
-    t, (na, nb) = _test(a, b, names), names
-    if t['why']: return t['verdict'], f"{t['a']} vs {t['b']}: no test, {t['why']}"
-    return t['verdict'], (f"{t['a']} vs {t['b']}: Welch p({na} > {nb}) = {t['greater']:.2g}, "
-                          f"p({nb} > {na}) = {t['less']:.2g}")
+            paired: bool = False,            # a[i] and b[i] share seed i (initialization, batch order), or round i
+            expected: float | None = None,   # the effect a − b the claim expects (the paper's, or a stated one)
+            unit: str = 'seeds',             # what one value stands for: 'seeds', 'rounds' or 'images'
+            n_images: int = 0,               # images behind each value (for the evidence; 0 when none)
+           ) -> tuple[str, Evidence]:        # (verdict, evidence: effect, 95% CI, test, n, p, power)
+    "The verdict on the claim `a > b` under `RULE`, and its evidence: a one-sided t-test, paired or Welch's."
+    return _seed_claim('greater', a, b, names, paired=paired, margin=0.0, expected=expected, unit=unit,
+                       n_images=n_images)
+
+def no_worse(a: ArrayLike,                   # the side claimed no worse (larger is better)
+             b: ArrayLike,                   # the reference it is held against
+             margin: float,                  # how much worse still counts as 'no worse', in the values' units (≥ 0)
+             names: Sequence[str] = ('a', 'b'),  # what the evidence calls `a` and `b`
+             paired: bool = False,           # a[i] and b[i] share seed i
+             expected: float | None = None,  # the true a − b the claim expects (default 0: no difference)
+             unit: str = 'seeds',            # what one value stands for: 'seeds', 'rounds' or 'images'
+             n_images: int = 0,              # images behind each value (for the evidence)
+            ) -> tuple[str, Evidence]:       # (verdict, evidence)
+    "Non-inferiority: `a > b − margin` holds by a one-sided t-test, and does not hold when `a < b − margin` does."
+    margin = check_float('margin', margin, lo=0.0)
+    return _seed_claim('no worse', a, b, names, paired=paired, margin=margin, expected=expected, unit=unit,
+                       n_images=n_images)
+
+def equivalent(a: ArrayLike,                 # one side
+               b: ArrayLike,                 # the other
+               margin: float,                # the largest |a − b| that counts as comparable, in the values' units (> 0)
+               names: Sequence[str] = ('a', 'b'),  # what the evidence calls `a` and `b`
+               paired: bool = False,         # a[i] and b[i] share seed i
+               expected: float | None = None,  # the true a − b the claim expects (default 0)
+               unit: str = 'seeds',          # what one value stands for: 'seeds', 'rounds' or 'images'
+               n_images: int = 0,            # images behind each value (for the evidence)
+              ) -> tuple[str, Evidence]:     # (verdict, evidence)
+    "Equivalence by two one-sided tests (TOST): holds if |a − b| < margin, does not hold if |a − b| > margin."
+    margin = check_float('margin', margin, lo=0.0)
+    if margin <= 0: raise ValueError(f"margin must be > 0 for an equivalence claim, got {margin}")
+    return _seed_claim('equivalent', a, b, names, paired=paired, margin=margin, expected=expected, unit=unit,
+                       n_images=n_images)
+
+# %% ../nbs/13_report.ipynb #4630876c
+def all_of(parts: Iterable[tuple[str, Evidence] | Evidence],  # each cell's (verdict, evidence), or its evidence
+           what: str = 'cells',              # what the parts are, for the evidence ('cells', 'adjacent pairs', …)
+          ) -> tuple[str, Evidence]:         # (verdict, evidence of the weakest part, with the counts)
+    ("One verdict for a claim over several cells, with Holm's correction within it: holds if every cell holds at its "
+     "adjusted p, does not hold if any cell's adjusted p against the claim is below 0.05, else inconclusive.")
+    if isinstance(parts, (str, Evidence)): raise TypeError("parts must be a sequence of (verdict, Evidence), got one")
+    evs = [p[1] if isinstance(p, tuple) else p for p in parts]
+    if not evs: raise ValueError("parts must hold at least one part, got none")
+    if bad := [type(e).__name__ for e in evs if not isinstance(e, Evidence)]:
+        raise TypeError(f"parts must be (verdict, Evidence) pairs from compare, compare_images, no_worse or "
+                        f"equivalent, got {bad}")
+    if not isinstance(what, str): raise TypeError(f"what must be a str, got {type(what).__name__}")
+    raw = np.array([[1.0 if math.isnan(e.p) else e.p, 1.0 if math.isnan(e.p_against) else e.p_against] for e in evs])
+    p = multipletests(raw[:, 0], alpha=LEVEL, method='holm')[1]
+    against = multipletests(raw[:, 1], alpha=LEVEL, method='holm')[1]
+    cells = ['holds' if x < LEVEL else 'does not hold' if y < LEVEL else 'inconclusive' for x, y in zip(p, against)]
+    verdict = 'holds' if set(cells) == {'holds'} else 'does not hold' if 'does not hold' in cells else 'inconclusive'
+    w = int(np.argmax(p)) if verdict != 'does not hold' else int(np.argmin(against))
+    weak = evs[w]
+    counts = ', '.join(f"{cells.count(v)} {v}" for v in VERDICTS)
+    role = 'weakest' if verdict != 'does not hold' else 'most against'
+    text = f"{len(evs)} {what}, Holm-adjusted: {counts}; {role}: {weak.text}"
+    if len(evs) == 1: text = weak.text
+    need = max((e.seeds_needed for e in evs if not math.isnan(e.seeds_needed)), default=math.nan)
+    return verdict, replace(weak, verdict=verdict, form=weak.form,
+                            test=f"{weak.test}, Holm over {len(evs)} {what}" if len(evs) > 1 else weak.test,
+                            n_seeds=min(e.n_seeds for e in evs), p=float(p[w]), p_against=float(against.min()),
+                            mde=weak.mde if verdict == 'inconclusive' else math.nan,
+                            seeds_needed=need if verdict == 'inconclusive' else math.nan, text=text)
+
+# %% ../nbs/13_report.ipynb #25e675ee
+def _per_image(name: str, v) -> tuple[np.ndarray, bool]:
+    "`v` as a (seeds, images) float array, and whether it is right/wrong (bool, or integers 0 and 1)."
+    if isinstance(v, (bool, np.bool_, str, bytes, dict, int, float)) or not hasattr(v, '__len__'):
+        raise TypeError(f"{name} must be per-image values: a sequence, array or tensor (images, or seeds × images), "
+                        f"got {type(v).__name__}")
+    a = np.asarray(v.detach().cpu() if hasattr(v, 'detach') else v)
+    if a.ndim not in (1, 2) or not a.size:
+        raise ValueError(f"{name} must be 1-D (images) or 2-D (seeds × images) and not empty, got shape {a.shape}")
+    binary = a.dtype == bool or (np.issubdtype(a.dtype, np.integer) and set(np.unique(a)) <= {0, 1})
+    if not binary and not np.issubdtype(a.dtype, np.number):
+        raise TypeError(f"{name} must hold numbers or right/wrong booleans, got dtype {a.dtype}")
+    return np.atleast_2d(a.astype(float)), binary
+
+def _image_test(a: np.ndarray, b: np.ndarray, binary: bool) -> tuple[float, float]:
+    "(p for a > b, p for b > a) over paired images: exact McNemar on right/wrong, Wilcoxon signed-rank on values."
+    if np.isnan(a).any() or np.isnan(b).any(): return math.nan, math.nan
+    if binary:
+        up, down = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
+        if up + down == 0: return 1.0, 1.0                            # no discordant pair: no evidence either way
+        return (float(stats.binomtest(up, up + down, 0.5, alternative='greater').pvalue),
+                float(stats.binomtest(down, up + down, 0.5, alternative='greater').pvalue))
+    if not np.any(a != b): return 1.0, 1.0
+    return (float(stats.wilcoxon(a, b, alternative='greater').pvalue),
+            float(stats.wilcoxon(b, a, alternative='greater').pvalue))
+
+def _two_level_ci(d: np.ndarray, draws: int = 4000) -> tuple[float, float]:
+    ("The 95% percentile interval of the mean of `d` (seeds × images) by a two-level bootstrap: seeds resampled, then "
+     "each drawn seed's image mean drawn from its resampling distribution (normal by the central limit theorem).")
+    rng = np.random.default_rng(0)                       # a fixed stream: the same inputs give the same interval
+    means, ses = d.mean(1), d.std(1, ddof=1) / math.sqrt(d.shape[1])
+    pick = rng.integers(len(d), size=(draws, len(d)))
+    stat = rng.normal(means[pick], ses[pick]).mean(1)
+    lo, hi = np.quantile(stat, [0.025, 0.975])
+    return float(lo), float(hi)
+
+def compare_images(a: ArrayLike,            # per image, the side claimed larger: right/wrong (bool) or a value; 1-D
+                                            # (one trained model) or 2-D (seeds × the same images)
+                   b: ArrayLike,            # the same images under the other condition, same shape
+                   names: Sequence[str] = ('a', 'b'),  # what the evidence calls `a` and `b`
+                   expected: float | None = None,  # the effect the claim expects (mean a − b), for the seeds needed
+                  ) -> tuple[str, Evidence]:       # (verdict, evidence)
+    ("The verdict on `a > b` over the same images: with 3 or more seeds the per-seed means decide by a paired t-test "
+     "(95% CI by a two-level bootstrap); with one or two trained models the images decide, by the exact McNemar test "
+     "(right/wrong) or Wilcoxon's signed-rank test (values), each model on its own and both needed for two.")
+    na, nb = _names(names)
+    (xa, bin_a), (xb, bin_b) = _per_image(na, a), _per_image(nb, b)
+    if xa.shape != xb.shape:
+        raise ValueError(f"a and b must cover the same images, got shapes {xa.shape} and {xb.shape}")
+    (seeds, n), binary = xa.shape, bin_a and bin_b
+    if seeds >= 3:
+        verdict, ev = compare(xa.mean(1), xb.mean(1), (na, nb), paired=True, expected=expected, n_images=n)
+        if math.isnan(ev.ci_low): return verdict, ev
+        lo, hi = _two_level_ci(xa - xb)
+        text = ev.text.replace('[95% CI', '[95% CI, two-level bootstrap,', 1)
+        return verdict, replace(ev, ci_low=lo, ci_high=hi, test=f"{ev.test} (per-seed means of {n} images)", text=text)
+    parts = [_one_model(xa[s], xb[s], binary, (na, nb)) for s in range(seeds)]
+    if seeds == 1: return parts[0]
+    verdict, ev = all_of(parts)
+    return verdict, replace(ev, text=f"two trained models, each decided by its images; {ev.text}")
+
+def _one_model(a: np.ndarray, b: np.ndarray, binary: bool, names: tuple[str, str]) -> tuple[str, Evidence]:
+    "The image-level verdict on `a > b` for one trained model."
+    (na, nb), n = names, len(a)
+    p, against = _image_test(a, b, binary)
+    d = a - b
+    effect = float(d.mean())
+    lo = hi = effect
+    if np.ptp(d) > 0:
+        lo, hi = (float(x) for x in stats.ttest_1samp(d, 0.0).confidence_interval(0.95))
+    verdict = _decide(p, against)
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    mde = _std_mde(n, n, True) * sd if verdict == 'inconclusive' and sd > 0 else math.nan
+    test = 'exact McNemar over images' if binary else 'Wilcoxon signed-rank over images'
+    mean = (lambda x: f"{100 * x.mean():.2f}% right") if binary else (lambda x: _num(x.mean()))
+    if math.isnan(p):
+        text = f"{na} vs {nb} over {n} images: no test, NaN values"
+    else:
+        text = (f"{na} {mean(a)} vs {nb} {mean(b)} over {n} images, one trained model: difference {_num(effect)} "
+                f"[95% CI {_num(lo)}, {_num(hi)}]; {test} p({na} > {nb}) = {p:.2g}, p({nb} > {na}) = {against:.2g}")
+        if binary: text += f" ({int(((a == 1) & (b == 0)).sum())} vs {int(((a == 0) & (b == 1)).sum())} discordant)"
+        if verdict == 'inconclusive': text += _power_text(mde, math.nan, math.nan, 'images')
+    return verdict, Evidence(verdict=verdict, form='greater', effect=effect, ci_low=lo, ci_high=hi, test=test,
+                             n_seeds=1, n_images=n, p=p, p_against=against, mde=mde, text=text)
 
 # %% ../nbs/13_report.ipynb #8ae886ce
 def combine(verdicts: Iterable[str]) -> str:
@@ -261,18 +585,25 @@ class Report:
         self.figures[name] = {**save_figure(fig, self.out_dir, name), 'caption': caption}
         return fig
     def claim(self,
-              claim: str,          # the seed's claim, in words
-              paper: object,       # the seed's value(s)
+              claim: str,          # the paper's claim, in words
+              paper: object,       # the paper's value(s)
               ours: object,        # our value(s)
-              verdict: str,        # one of `VERDICTS`, from `compare`, `ordering`, `combine` or `threshold`
-              evidence: str = '',  # the numbers the rule used (what those functions return beside the verdict)
+              verdict: str,        # one of `VERDICTS`, from `compare`, `compare_images`, `all_of`, `threshold`, …
+              evidence: str | Evidence = '',  # what the rule used: an `Evidence` (one column per field) or a sentence
               note: str = '',      # anything else a reader needs (e.g. 'one seed')
              ) -> dict:
-        "Record one of the seed's claims with our value, verdict and evidence."
-        for k, v in (('claim', claim), ('evidence', evidence), ('note', note)):
+        "Record one of the paper's claims with our value, verdict and evidence."
+        for k, v in (('claim', claim), ('note', note)):
             if not isinstance(v, str): raise TypeError(f"{k} must be a str, got {type(v).__name__}")
-        c = {'claim': claim, 'paper': paper, 'ours': ours, 'verdict': check_verdict('verdict', verdict),
-             'evidence': evidence, 'note': note}
+        if not isinstance(evidence, (str, Evidence)):
+            raise TypeError(f"evidence must be an Evidence or a str, got {type(evidence).__name__}")
+        verdict = check_verdict('verdict', verdict)
+        if isinstance(evidence, Evidence) and evidence.verdict != verdict:
+            raise ValueError(f"verdict {verdict!r} differs from its evidence's verdict {evidence.verdict!r}")
+        fields = evidence.row() if isinstance(evidence, Evidence) else {}
+        fields = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in fields.items()}   # JSON null
+        c = {'claim': claim, 'paper': paper, 'ours': ours, 'verdict': verdict, 'evidence': str(evidence),
+             'note': note, **fields}
         self.claims.append(c)
         return c
     @contextmanager
@@ -294,7 +625,7 @@ class Report:
         self.metrics.update(metrics)
         if self.claims:
             self.table('claims', pd.DataFrame(self.claims),
-                       "The seed's claims, its values, ours, our verdict under the rule and the evidence it used")
+                       "The paper's claims, its values, ours, our verdict under the rule and the evidence it used")
         wall, cold = round(time.time() - self.t0, 2), not self.loaded and not dry_run()   # a dry run is no cold run
         run = {'cold': cold, 'computed': self.computed, 'loaded': self.loaded, 'phases': self.phases,
                **({'dry_run': True} if dry_run() else {})}
