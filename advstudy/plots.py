@@ -1,4 +1,4 @@
-"""The figures the studies share: adversarial examples with predictions, accuracy curves, training curves.
+"""The figures the studies share: adversarial examples with predictions, accuracy curves, training curves, claims.
 
 Docs: https://advstudy.github.io/advstudy/plots.html.md"""
 
@@ -6,6 +6,7 @@ Docs: https://advstudy.github.io/advstudy/plots.html.md"""
 
 # %% ../nbs/14_plots.ipynb #781d51e8
 from __future__ import annotations
+import textwrap
 from collections.abc import Sequence
 import torch, torch.nn as nn
 import matplotlib.pyplot as plt
@@ -15,7 +16,8 @@ import seaborn as sns
 import pandas as pd
 
 # %% auto #0
-__all__ = ['plot_adversarial_examples', 'plot_accuracy_curves', 'plot_training_curves', 'plot_map_pairs']
+__all__ = ['VERDICT_COLOURS', 'plot_adversarial_examples', 'plot_accuracy_curves', 'plot_training_curves', 'plot_map_pairs',
+           'plot_claims']
 
 # %% ../nbs/14_plots.ipynb #de7f9759
 def _show(ax, img, title):
@@ -109,5 +111,48 @@ def plot_map_pairs(image: torch.Tensor,   # (C, H, W) in [0, 1]: the image the m
             axes[r, c].set_title(f'{name}\n{rows[r]}' + (f', Δ = {delta:.1f}' if r == 1 else ''), fontsize=8)
             axes[r, c].axis('off')
     if title: fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/14_plots.ipynb #56db6701
+VERDICT_COLOURS = {'holds': '#1b7837', 'does not hold': '#b2182b', 'inconclusive': '#878787'}
+
+def plot_claims(claims: pd.DataFrame,   # one row per claim: `claim`, `verdict` and the evidence's columns
+                title: str = 'Claims',  # the figure's title (name the study, seeds, images, ε, the paper's dataset)
+               ) -> Figure:
+    ("A forest plot: per claim its effect with the 95% CI, scaled by the row's largest magnitude (claims differ in "
+     "units), against zero and its margin; the colour is the verdict, a hollow marker a fragile one, ◆ the expected "
+     "effect. The raw numbers are printed at the right.")
+    need = ['claim', 'verdict', 'effect', 'ci_low', 'ci_high']
+    if not isinstance(claims, pd.DataFrame) or (missing := [c for c in need if c not in claims.columns]):
+        raise ValueError(f"claims must be a DataFrame with columns {need}, missing "
+                         f"{missing if isinstance(claims, pd.DataFrame) else type(claims).__name__}")
+    rows = claims.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(rows) + 1.4))
+    for i, r in rows.iterrows():
+        y = len(rows) - 1 - i
+        num = lambda k: float(r[k]) if k in r and pd.notna(r[k]) else float('nan')
+        eff, lo, hi, margin, exp = (num(k) for k in ('effect', 'ci_low', 'ci_high', 'margin', 'expected'))
+        scale = max([abs(v) for v in (eff, lo, hi, margin, exp) if v == v] + [1e-12])
+        colour = VERDICT_COLOURS.get(r['verdict'], 'black')
+        if lo == lo and hi == hi: ax.plot([lo / scale, hi / scale], [y, y], color=colour, lw=2)
+        if eff == eff:
+            hollow = bool(r.get('fragile', False)) and r['verdict'] != 'inconclusive'
+            ax.plot(eff / scale, y, 'o', color=colour, mfc='white' if hollow else colour, ms=7)
+        if margin == margin and margin > 0:
+            ax.plot([-margin / scale] * 2, [y - 0.35, y + 0.35], color='black', lw=1, ls=':')
+            if r.get('form') == 'equivalent': ax.plot([margin / scale] * 2, [y - 0.35, y + 0.35], 'k:', lw=1)
+        if exp == exp: ax.plot(exp / scale, y, 'D', color='black', mfc='none', ms=6)
+        raw = 'no interval' if eff != eff else f"{eff:.3g} [{lo:.3g}, {hi:.3g}]"
+        ax.text(1.08, y, f"{r['verdict']}: {raw}", va='center', fontsize=8, transform=ax.get_yaxis_transform())
+    ax.axvline(0, color='black', lw=0.8)
+    ax.set_yticks(range(len(rows)), [textwrap.shorten(str(c), 60) for c in rows['claim']][::-1], fontsize=8)
+    ax.set_xlim(-1.1, 1.1); ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("effect with 95% CI, as a share of the row's largest magnitude (0: no effect; dotted: the margin)")
+    handles = [plt.Line2D([], [], marker='o', color=c, ls='', label=v) for v, c in VERDICT_COLOURS.items()]
+    handles += [plt.Line2D([], [], marker='o', color='black', mfc='white', ls='', label='fragile'),
+                plt.Line2D([], [], marker='D', color='black', mfc='none', ls='', label='expected effect')]
+    ax.legend(handles=handles, fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.12 - 0.4 / len(rows)), ncol=5)
+    ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -128,24 +128,6 @@ def _summary(name: str, a: np.ndarray) -> str:
     if len(a) < 2: return f"{name} {_num(a[0])} (n=1)"
     return f"{name} {_num(a.mean())} ± {_num(a.std(ddof=1), 2)} (n={len(a)})"
 
-def _p_greater(a: np.ndarray, b: np.ndarray) -> float:
-    "p of the one-sided Welch t-test that mean(a) > mean(b); NaN where the test is undefined."
-    if len(a) < 2 or len(b) < 2 or np.isnan(a).any() or np.isnan(b).any(): return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')   # scipy warns on (nearly) constant samples; a NaN p is the answer then
-        return float(stats.ttest_ind(a, b, equal_var=False, alternative='greater').pvalue)
-
-def _test(a, b, names) -> dict:
-    "Both one-sided Welch tests of `a` against `b`, the verdict, and why no test ran (if none did)."
-    if not (isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names)):
-        raise TypeError(f"names must be a pair of strings, got {names!r}")
-    a, b = _values(names[0], a), _values(names[1], b)
-    gt, lt = _p_greater(a, b), _p_greater(b, a)
-    verdict = 'holds' if gt < LEVEL else 'does not hold' if lt < LEVEL else 'inconclusive'
-    why = ('fewer than 2 values on a side' if min(len(a), len(b)) < 2 else 'NaN values' if np.isnan([*a, *b]).any()
-           else 'the test is undefined (no spread)' if math.isnan(gt) else '')
-    return {'verdict': verdict, 'greater': gt, 'less': lt, 'why': why,
-            'a': _summary(names[0], a), 'b': _summary(names[1], b)}
 
 # %% ../nbs/13_report.ipynb #c1da1f03
 FORMS = ('greater', 'no worse', 'equivalent')
@@ -362,6 +344,7 @@ def all_of(parts: Iterable[tuple[str, Evidence] | Evidence],  # each cell's (ver
         raise TypeError(f"parts must be (verdict, Evidence) pairs from compare, compare_images, no_worse or "
                         f"equivalent, got {bad}")
     if not isinstance(what, str): raise TypeError(f"what must be a str, got {type(what).__name__}")
+    raw_against = np.array([e.p_against for e in evs])                # NaN where a part ran no test: 1 for Holm
     raw = np.array([[1.0 if math.isnan(e.p) else e.p, 1.0 if math.isnan(e.p_against) else e.p_against] for e in evs])
     p = multipletests(raw[:, 0], alpha=LEVEL, method='holm')[1]
     against = multipletests(raw[:, 1], alpha=LEVEL, method='holm')[1]
@@ -376,7 +359,8 @@ def all_of(parts: Iterable[tuple[str, Evidence] | Evidence],  # each cell's (ver
     need = max((e.seeds_needed for e in evs if not math.isnan(e.seeds_needed)), default=math.nan)
     return verdict, replace(weak, verdict=verdict, form=weak.form,
                             test=f"{weak.test}, Holm over {len(evs)} {what}" if len(evs) > 1 else weak.test,
-                            n_seeds=min(e.n_seeds for e in evs), p=float(p[w]), p_against=float(against.min()),
+                            n_seeds=min(e.n_seeds for e in evs), p=math.nan if math.isnan(weak.p) else float(p[w]),
+                            p_against=math.nan if np.isnan(raw_against).all() else float(against.min()),
                             mde=weak.mde if verdict == 'inconclusive' else math.nan,
                             seeds_needed=need if verdict == 'inconclusive' else math.nan, text=text)
 
@@ -473,10 +457,19 @@ def combine(verdicts: Iterable[str]) -> str:
     if not vs: raise ValueError("verdicts must hold at least one verdict, got none")
     return 'does not hold' if 'does not hold' in vs else 'holds' if set(vs) == {'holds'} else 'inconclusive'
 
+def _untested(parts: list, head: str) -> tuple[str, Evidence] | None:
+    "Where no part ran a test: the verdict and evidence saying why; else None."
+    evs = [e for _, e in parts]
+    if not all(math.isnan(e.p) for e in evs): return None
+    whys = {e.text.rpartition('no test, ')[2] for e in evs}
+    verdict, ev = all_of(parts, 'adjacent pairs')
+    return verdict, replace(ev, text=f"{head}: no test, {whys.pop() if len(whys) == 1 else 'in any pair'}")
+
 def ordering(values: dict[str, ArrayLike],  # name → its measurements (a number, or one value per seed or round)
              order: Sequence[str],         # the names in the claimed order, largest first: values[order[0]] > …
-            ) -> tuple[str, str]:          # (verdict, evidence: each side's mean ± sd and n, each adjacent pair's p)
-    "The verdict on an ordering under `RULE`: every adjacent pair must hold."
+             paired: bool = False,         # every name's values come from the same seeds, in the same order
+            ) -> tuple[str, Evidence]:     # (verdict, evidence: each side's mean ± sd and n, the weakest pair)
+    "The verdict on an ordering under `RULE`: each adjacent pair compared, Holm-adjusted, all must hold."
     if not isinstance(values, dict):
         raise TypeError(f"values must be a dict name → measurements, got {type(values).__name__}")
     if not isinstance(order, (list, tuple)) or len(order) < 2:
@@ -484,15 +477,11 @@ def ordering(values: dict[str, ArrayLike],  # name → its measurements (a numbe
     if missing := [n for n in order if n not in values]:
         raise ValueError(f"order must name keys of values ({list(values)}), got unknown {missing}")
     if len(set(order)) < len(order): raise ValueError(f"order must not repeat a name, got {list(order)}")
-    pairs = list(zip(order, order[1:]))
-    tests = [_test(values[x], values[y], (str(x), str(y))) for x, y in pairs]
-    sides = ' > '.join([tests[0]['a']] + [t['b'] for t in tests])
-    whys = {t['why'] for t in tests}
-    if whys != {''} and len(whys) == 1: return combine(t['verdict'] for t in tests), f"{sides}: no test, {whys.pop()}"
-    ps = [f"{x} > {y}: no test, {t['why']}" if t['why'] else f"p({y} > {x}) = {t['less']:.2g}"
-          if t['verdict'] == 'does not hold' else f"p({x} > {y}) = {t['greater']:.2g}"
-          for (x, y), t in zip(pairs, tests)]
-    return combine(t['verdict'] for t in tests), f"{sides}; Welch {', '.join(ps)}"
+    parts = [compare(values[x], values[y], (str(x), str(y)), paired=paired) for x, y in zip(order, order[1:])]
+    sides = ' > '.join(_summary(str(n), _values(str(n), values[n])) for n in order)
+    if none := _untested(parts, sides): return none
+    verdict, ev = all_of(parts, 'adjacent pairs')
+    return verdict, replace(ev, text=f"{sides}; {ev.text}")
 
 # %% ../nbs/13_report.ipynb #9e15da43
 def trend(df: pd.DataFrame,          # the sweeps: one row per point and seed (or round), columns `along` and `value`
@@ -500,28 +489,34 @@ def trend(df: pd.DataFrame,          # the sweeps: one row per point and seed (o
           value: str,                # the measured quantity
           by: str | Sequence[str] = (),  # columns splitting `df` into separate sweeps (model, attack), each an ordering
           decreasing: bool = True,   # the claim: `value` falls as `along` grows (True), or rises (False)
-         ) -> tuple[str, str]:       # (verdict, evidence)
-    "The verdict on a monotone trend under `RULE`: every sweep an ordering of its adjacent points, all combined."
+          pair: str | None = None,   # a column (e.g. 'seed') pairing adjacent points' rows; None: Welch, unpaired
+         ) -> tuple[str, Evidence]:  # (verdict, evidence)
+    "The verdict on a monotone trend under `RULE`: every adjacent pair of every sweep compared, Holm-adjusted."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     by = [by] if isinstance(by, str) else list(by)
-    for name, col in [('along', along), ('value', value), *(('by', b) for b in by)]:
+    cols = [('along', along), ('value', value), *(('by', b) for b in by), *([('pair', pair)] if pair else [])]
+    for name, col in cols:
         if col not in df.columns: raise ValueError(f"{name} must be a column of df {list(df.columns)}, got {col!r}")
     decreasing = check_bool('decreasing', decreasing)
     groups = [g for _, g in df.groupby(by, sort=False)] if by else [df]
-    verdicts, tests, sizes = [], [], []
+    parts, sizes = [], []
     for g in groups:
         points = sorted(g[along].unique(), reverse=not decreasing)
         if len(points) < 2: raise ValueError(f"along must take at least 2 values in each sweep, got {points}")
-        vals = [g.loc[g[along] == p, value].to_numpy(dtype=float) for p in points]
-        ts = [_test(a, b, (f'{along} {p}', f'{along} {q}')) for a, b, p, q in zip(vals, vals[1:], points, points[1:])]
-        verdicts.append(combine(t['verdict'] for t in ts)); tests += ts; sizes += [len(v) for v in vals]
+        for p, q in zip(points, points[1:]):
+            a, b = g.loc[g[along] == p], g.loc[g[along] == q]
+            if pair:
+                both = a[[pair, value]].merge(b[[pair, value]], on=pair, suffixes=('_a', '_b'))
+                a, b = both[f'{value}_a'], both[f'{value}_b']
+            else: a, b = a[value], b[value]
+            parts.append(compare(a.to_numpy(float), b.to_numpy(float), (f'{along} {p}', f'{along} {q}'),
+                                 paired=bool(pair)))
+            sizes += [len(a), len(b)]
     n = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}–{max(sizes)}"
-    head = f"{len(groups)} sweep(s) along {along}, {len(tests)} adjacent pairs, n = {n} per point"
-    whys = {t['why'] for t in tests}
-    if whys != {''} and len(whys) == 1: return combine(verdicts), f"{head}: no test, {whys.pop()}"
-    counts = ', '.join(f"{sum(t['verdict'] == v for t in tests)} {v}" for v in VERDICTS)
-    worst = max((t['greater'] for t in tests if not t['why']), default=math.nan)
-    return combine(verdicts), f"{head}; pairs: {counts}; largest Welch p in the claimed direction {worst:.2g}"
+    head = f"{len(groups)} sweep(s) along {along}, {len(parts)} adjacent pairs, n = {n} per point"
+    if none := _untested(parts, head): return none
+    verdict, ev = all_of(parts, 'adjacent pairs')
+    return verdict, replace(ev, text=f"{head}; {ev.text}")
 
 # %% ../nbs/13_report.ipynb #7f8fef4b
 def threshold(value: float,          # one deterministic measurement (no seeds or rounds to spread over)
@@ -624,8 +619,15 @@ class Report:
         "Write the claims table and `metrics.json`; returns what was written."
         self.metrics.update(metrics)
         if self.claims:
-            self.table('claims', pd.DataFrame(self.claims),
-                       "The paper's claims, its values, ours, our verdict under the rule and the evidence it used")
+            claims = self.table('claims', pd.DataFrame(self.claims),
+                                "The paper's claims, its values, ours, our verdict under the rule and its evidence")
+            if 'effect' in claims and claims['effect'].notna().any():
+                import matplotlib.pyplot as plt          # here, not at the top: the CLI imports this module quickly
+                from advstudy.plots import plot_claims
+                fig = plot_claims(claims, title=f"{self.study}: each claim's effect and 95% CI")
+                self.figure('claims', fig, "Each claim's effect with its 95% CI, scaled per row, against zero or its "
+                            "margin; colour: the verdict; hollow: fragile; ◆: the expected effect (see claims.csv)")
+                plt.close(fig)
         wall, cold = round(time.time() - self.t0, 2), not self.loaded and not dry_run()   # a dry run is no cold run
         run = {'cold': cold, 'computed': self.computed, 'loaded': self.loaded, 'phases': self.phases,
                **({'dry_run': True} if dry_run() else {})}
