@@ -14,7 +14,9 @@ from advstudy.core import cached
 from advstudy.study import setup_study, study_budget
 from advstudy.evaluate import per_class_accuracy, eps_sweep, evaluate
 from advstudy.reproduce import reproduce, main
-from advstudy.report import compare, ordering, combine, threshold, trend, mean_std
+from advstudy.report import (compare, ordering, combine, threshold, trend, mean_std, compare_images, no_worse,
+                             equivalent, all_of)
+from advstudy.plots import plot_claims
 from advstudy.regularize import Regularized, weight_penalty, activity_ratio, weight_density, layer_of
 from advstudy.attribution import gradcam, occlusion, ssd, blur
 from advstudy.evaluate import craft, accuracy
@@ -142,6 +144,20 @@ CASES = [
     (lambda: compare([1.0], 'fast'), TypeError, 'b must be a number or a sequence of numbers'),
     (lambda: compare(1.0, 2.0, names='ab'), TypeError, 'names must be a pair of strings'),
     (lambda: ordering({'a': 1.0}, ['a']), ValueError, 'order must be a list of at least 2 names'),
+    (lambda: compare([1.0, 2.0], [1.0], paired=True), ValueError, 'paired=True needs a and b of equal length'),
+    (lambda: compare([1.0, 2.0], [1.0, 3.0], paired='yes'), TypeError, 'paired must be True or False'),
+    (lambda: compare([1.0, 2.0], [1.0, 3.0], unit='models'), ValueError, 'unit must be one of'),
+    (lambda: compare([1.0, 2.0], [1.0, 3.0], n_images=-1), ValueError, 'n_images must be'),
+    (lambda: no_worse([1.0, 2.0], [1.0, 3.0], margin=-0.5), ValueError, 'margin must be'),
+    (lambda: equivalent([1.0, 2.0], [1.0, 3.0], margin=0.0), ValueError, 'margin must be > 0'),
+    (lambda: compare_images([True, False], [True]), ValueError, 'a and b must cover the same images'),
+    (lambda: compare_images(0.5, [True]), TypeError, 'a must be per-image values'),
+    (lambda: compare_images(['x', 'y'], ['x', 'y']), TypeError, 'a must hold numbers or right/wrong booleans'),
+    (lambda: all_of([]), ValueError, 'parts must hold at least one part'),
+    (lambda: all_of([('holds', 'text')]), TypeError, 'parts must be (verdict, Evidence) pairs'),
+    (lambda: trend(__import__('pandas').DataFrame({'eps': [0, 1], 'acc': [1.0, 0.5]}), 'eps', 'acc', pair='seed'),
+     ValueError, 'pair must be a column of df'),
+    (lambda: plot_claims([1, 2]), ValueError, 'claims must be a DataFrame with columns'),
     (lambda: ordering({'a': 1.0, 'b': 2.0}, ['a', 'c']), ValueError, 'order must name keys of values'),
     (lambda: combine([True]), TypeError, "verdicts must be one of ['holds', 'does not hold', 'inconclusive']"),
     (lambda: combine(['not tested']), ValueError, "verdicts must be one of ['holds', 'does not hold', 'inconclusive']"),
