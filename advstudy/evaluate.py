@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm import tqdm
-from .core import get_device, check_int, frozen
+from .core import get_device, check_bool, check_int, frozen
 from .data import iterate_batches
 from .dryrun import loop
 from .attacks.base import check_channels, check_classes, check_logits
@@ -60,10 +60,12 @@ def predict(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tensor] |
 # %% ../nbs/03_evaluate.ipynb #5a74ddbb
 def evaluate(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tensor] | None = None, batch_size: int = 500,
              device: str | torch.device | None = None, progress: bool = False, desc: str = 'evaluate',
-             topk: int | None = None) -> dict:
+             topk: int | None = None, per_image: bool = False) -> dict:
     ("Clean (and, with `attack`, adversarial) accuracy over `ds`, overall and per class, and the mean cross-entropy; "
-     "with `topk`, the top-k accuracy too (`clean_top{k}`, `adv_top{k}`).")
+     "with `topk`, the top-k accuracy too (`clean_top{k}`, `adv_top{k}`); with `per_image`, each image's 1 (right) "
+     "or 0 (`clean_correct`, `adv_correct`, in `ds`'s order), for the paired tests over images.")
     if topk is not None: topk = check_int('topk', topk, 1)
+    per_image = check_bool('per_image', per_image)
     p = predict(model, ds, attack, batch_size, device=device, progress=progress, desc=desc)
     nc = p['logits'].shape[1]
     res = {'n': len(p['labels'])}
@@ -73,6 +75,7 @@ def evaluate(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tensor] 
             res[f'{name}_acc'] = (pred == p['labels']).float().mean().item()
             res[f'{name}_per_class'] = per_class_accuracy(pred, p['labels'], nc)
             res[f'{name}_loss'] = F.cross_entropy(p[k], p['labels']).item()
+            if per_image: res[f'{name}_correct'] = (pred == p['labels']).int().tolist()
             if topk:
                 hits = p[k].topk(min(topk, nc), 1).indices == p['labels'][:, None]
                 res[f'{name}_top{topk}'] = hits.any(1).float().mean().item()

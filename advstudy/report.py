@@ -382,7 +382,7 @@ def _image_test(a: np.ndarray, b: np.ndarray, binary: bool) -> tuple[float, floa
     "(p for a > b, p for b > a) over paired images: exact McNemar on right/wrong, Wilcoxon signed-rank on values."
     if np.isnan(a).any() or np.isnan(b).any(): return math.nan, math.nan
     if binary:
-        up, down = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
+        up, down = int((a > b).sum()), int((a < b).sum())          # the discordant images, each way
         if up + down == 0: return 1.0, 1.0                            # no discordant pair: no evidence either way
         return (float(stats.binomtest(up, up + down, 0.5, alternative='greater').pvalue),
                 float(stats.binomtest(down, up + down, 0.5, alternative='greater').pvalue))
@@ -404,16 +404,18 @@ def compare_images(a: ArrayLike,            # per image, the side claimed larger
                                             # (one trained model) or 2-D (seeds × the same images)
                    b: ArrayLike,            # the same images under the other condition, same shape
                    names: Sequence[str] = ('a', 'b'),  # what the evidence calls `a` and `b`
-                   expected: float | None = None,  # the effect the claim expects (mean a − b), for the seeds needed
+                   expected: float | None = None,  # the effect the claim expects, mean a − b (points for right/wrong)
                   ) -> tuple[str, Evidence]:       # (verdict, evidence)
     ("The verdict on `a > b` over the same images: with 3 or more seeds the per-seed means decide by a paired t-test "
      "(95% CI by a two-level bootstrap); with one or two trained models the images decide, by the exact McNemar test "
-     "(right/wrong) or Wilcoxon's signed-rank test (values), each model on its own and both needed for two.")
+     "(right/wrong; effects in percentage points) or Wilcoxon's signed-rank test (values), each model on its own and "
+     "both needed for two.")
     na, nb = _names(names)
     (xa, bin_a), (xb, bin_b) = _per_image(na, a), _per_image(nb, b)
     if xa.shape != xb.shape:
         raise ValueError(f"a and b must cover the same images, got shapes {xa.shape} and {xb.shape}")
     (seeds, n), binary = xa.shape, bin_a and bin_b
+    if binary: xa, xb = 100 * xa, 100 * xb                  # right/wrong as 100/0: effects in percentage points
     if seeds >= 3:
         verdict, ev = compare(xa.mean(1), xb.mean(1), (na, nb), paired=True, expected=expected, n_images=n)
         if math.isnan(ev.ci_low): return verdict, ev
@@ -438,13 +440,13 @@ def _one_model(a: np.ndarray, b: np.ndarray, binary: bool, names: tuple[str, str
     sd = float(d.std(ddof=1)) if n > 1 else math.nan
     mde = _std_mde(n, n, True) * sd if verdict == 'inconclusive' and sd > 0 else math.nan
     test = 'exact McNemar over images' if binary else 'Wilcoxon signed-rank over images'
-    mean = (lambda x: f"{100 * x.mean():.2f}% right") if binary else (lambda x: _num(x.mean()))
+    mean = (lambda x: f"{x.mean():.2f}% right") if binary else (lambda x: _num(x.mean()))
     if math.isnan(p):
         text = f"{na} vs {nb} over {n} images: no test, NaN values"
     else:
         text = (f"{na} {mean(a)} vs {nb} {mean(b)} over {n} images, one trained model: difference {_num(effect)} "
                 f"[95% CI {_num(lo)}, {_num(hi)}]; {test} p({na} > {nb}) = {p:.2g}, p({nb} > {na}) = {against:.2g}")
-        if binary: text += f" ({int(((a == 1) & (b == 0)).sum())} vs {int(((a == 0) & (b == 1)).sum())} discordant)"
+        if binary: text += f" ({int((a > b).sum())} vs {int((a < b).sum())} discordant)"
         if verdict == 'inconclusive': text += _power_text(mde, math.nan, math.nan, 'images')
     return verdict, Evidence(verdict=verdict, form='greater', effect=effect, ci_low=lo, ci_high=hi, test=test,
                              n_seeds=1, n_images=n, p=p, p_against=against, mde=mde, text=text)

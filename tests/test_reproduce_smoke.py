@@ -170,8 +170,14 @@ def test_numbers_are_sane(smoke):
     assert eps['accuracy'].between(0, 1).all()
     claims = pd.read_csv(rep/'claims.csv')
     assert set(claims['verdict']) <= set(VERDICTS)
-    assert (claims['verdict'] == 'inconclusive').all() and (claims['note'] == 'one seed').all()   # one seed: no test
-    assert claims['evidence'].str.contains('n = 1|n=1').all()
+    per_image = claims['test'].str.contains('over images')    # one model's claims: paired over the same test images
+    assert per_image.sum() == 5 and claims.loc[per_image, 'note'].str.startswith('one trained model').all()
+    assert claims.loc[per_image, 'n_images'].eq(200).all()      # the smoke profile's 200 test images
+    assert claims.loc[per_image, ['effect', 'ci_low', 'ci_high', 'p']].notna().all().all()
+    sweeps = claims[~per_image]                                # the sweeps: one seed, no test over seeds
+    assert (sweeps['verdict'] == 'inconclusive').all() and (sweeps['note'] == 'one seed').all()
+    assert sweeps['evidence'].str.contains('n = 1|n=1').all()
+    assert (rep/'claims.png').exists() and (rep/'claims.svg').exists()   # the forest plot
 
 
 def test_second_run_loads_and_is_identical(smoke):
