@@ -120,22 +120,29 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
 # %% ../nbs/03_evaluate.ipynb #36aa5896
 def eps_sweep(model: nn.Module, ds: Dataset, make_attack: Callable[[float], Callable[..., torch.Tensor]],
               eps_values: Iterable[float], batch_size: int = 500, device: str | torch.device | None = None,
-              progress: bool = False) -> list[dict]:
-    "Adversarial accuracy for each ε in `eps_values`, the attack built by `make_attack(eps)`."
+              progress: bool = False, per_image: bool = False) -> list[dict]:
+    ("Adversarial accuracy for each ε in `eps_values`, the attack built by `make_attack(eps)`; with `per_image`, each "
+     "image's right (1) or wrong (0) too (`correct`), for paired tests between adjacent ε.")
     if len(eps_values) == 0: raise ValueError("eps_values must hold at least one ε")
-    return [{'eps': float(e),
-             'acc': evaluate(model, ds, make_attack(e), batch_size, device=device, progress=progress,
-                             desc=f'eps={e:.4f}')['adv_acc']}
-            for e in eps_values]
+    per_image = check_bool('per_image', per_image)
+    rows = []
+    for e in eps_values:
+        r = evaluate(model, ds, make_attack(e), batch_size, device=device, progress=progress, desc=f'eps={e:.4f}',
+                     per_image=per_image)
+        rows.append({'eps': float(e), 'acc': r['adv_acc'], **({'correct': r['adv_correct']} if per_image else {})})
+    return rows
 
 # %% ../nbs/03_evaluate.ipynb #396eaffe
 def steps_sweep(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tensor], record_steps: Iterable[int],
-                batch_size: int = 500, device: str | torch.device | None = None, progress: bool = False) -> list[dict]:
-    "Accuracy after each step in `record_steps` of one run of `attack` (which must accept `callback=`)."
+                batch_size: int = 500, device: str | torch.device | None = None, progress: bool = False,
+                per_image: bool = False) -> list[dict]:
+    ("Accuracy after each step in `record_steps` of one run of `attack` (which must accept `callback=`); with "
+     "`per_image`, each image's right (1) or wrong (0) after that step too (`correct`).")
     dev = get_device(device)
     model.to(dev)
     record = sorted(set(int(s) for s in record_steps))
-    hits = dict.fromkeys(record, 0)
+    per_image = check_bool('per_image', per_image)
+    hits = {s: [] for s in record}      # per recorded step, each batch's right/wrong
     n = 0
     if not record or record[0] < 1: raise ValueError("record_steps must be integers >= 1")
     if len(ds) == 0: raise ValueError("ds must hold at least one item")
@@ -145,8 +152,10 @@ def steps_sweep(model: nn.Module, ds: Dataset, attack: Callable[..., torch.Tenso
         n += len(y)
         def cb(step, adv):
             seen.add(step)
-            if step in hits: hits[step] += (_logits(model, adv).argmax(1) == y).sum().item()
+            if step in hits: hits[step].append((_logits(model, adv).argmax(1) == y).cpu())
         attack(x, y, callback=cb)
     if missing := [s for s in record if s not in seen]:
         raise ValueError(f"record_steps must not exceed the attack's steps: it never reached {missing}")
-    return [{'steps': s, 'acc': hits[s] / n} for s in record]
+    right = {s: torch.cat(hits[s]) for s in record}
+    return [{'steps': s, 'acc': right[s].sum().item() / n,
+             **({'correct': right[s].int().tolist()} if per_image else {})} for s in record]

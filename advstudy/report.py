@@ -492,11 +492,14 @@ def trend(df: pd.DataFrame,          # the sweeps: one row per point and seed (o
           by: str | Sequence[str] = (),  # columns splitting `df` into separate sweeps (model, attack), each an ordering
           decreasing: bool = True,   # the claim: `value` falls as `along` grows (True), or rises (False)
           pair: str | None = None,   # a column (e.g. 'seed') pairing adjacent points' rows; None: Welch, unpaired
+          images: str | None = None, # a column of per-image values over the same images (right/wrong lists):
+                                     # adjacent points then compared image by image (`compare_images`)
          ) -> tuple[str, Evidence]:  # (verdict, evidence)
     "The verdict on a monotone trend under `RULE`: every adjacent pair of every sweep compared, Holm-adjusted."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     by = [by] if isinstance(by, str) else list(by)
-    cols = [('along', along), ('value', value), *(('by', b) for b in by), *([('pair', pair)] if pair else [])]
+    cols = [('along', along), ('value', value), *(('by', b) for b in by), *([('pair', pair)] if pair else []),
+            *([('images', images)] if images else [])]
     for name, col in cols:
         if col not in df.columns: raise ValueError(f"{name} must be a column of df {list(df.columns)}, got {col!r}")
     decreasing = check_bool('decreasing', decreasing)
@@ -507,15 +510,26 @@ def trend(df: pd.DataFrame,          # the sweeps: one row per point and seed (o
         if len(points) < 2: raise ValueError(f"along must take at least 2 values in each sweep, got {points}")
         for p, q in zip(points, points[1:]):
             a, b = g.loc[g[along] == p], g.loc[g[along] == q]
+            names = (f'{along} {p}', f'{along} {q}')
+            if images:                                   # seeds × images, rows in the order of `pair`
+                a, b = (x.sort_values(pair) if pair else x for x in (a, b))
+                if pair and list(a[pair]) != list(b[pair]):
+                    raise ValueError(f"pair must give adjacent points the same values, got {list(a[pair])} "
+                                     f"and {list(b[pair])}")
+                if not pair and (len(a) > 1 or len(b) > 1):
+                    raise ValueError("images needs one row per point in each sweep, or a pair column for several")
+                parts.append(compare_images(np.array(a[images].tolist()), np.array(b[images].tolist()), names))
+                sizes += [len(a), len(b)]
+                continue
             if pair:
                 both = a[[pair, value]].merge(b[[pair, value]], on=pair, suffixes=('_a', '_b'))
                 a, b = both[f'{value}_a'], both[f'{value}_b']
             else: a, b = a[value], b[value]
-            parts.append(compare(a.to_numpy(float), b.to_numpy(float), (f'{along} {p}', f'{along} {q}'),
-                                 paired=bool(pair)))
+            parts.append(compare(a.to_numpy(float), b.to_numpy(float), names, paired=bool(pair)))
             sizes += [len(a), len(b)]
     n = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}–{max(sizes)}"
-    head = f"{len(groups)} sweep(s) along {along}, {len(parts)} adjacent pairs, n = {n} per point"
+    per = f", {parts[0][1].n_images} images each" if images else ''
+    head = f"{len(groups)} sweep(s) along {along}, {len(parts)} adjacent pairs, n = {n} per point{per}"
     if none := _untested(parts, head): return none
     verdict, ev = all_of(parts, 'adjacent pairs')
     return verdict, replace(ev, text=f"{head}; {ev.text}")
