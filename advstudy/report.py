@@ -334,9 +334,11 @@ def equivalent(a: ArrayLike,                 # one side
 # %% ../nbs/13_report.ipynb #4630876c
 def all_of(parts: Iterable[tuple[str, Evidence] | Evidence],  # each cell's (verdict, evidence), or its evidence
            what: str = 'cells',              # what the parts are, for the evidence ('cells', 'adjacent pairs', …)
-          ) -> tuple[str, Evidence]:         # (verdict, evidence of the weakest part, with the counts)
-    ("One verdict for a claim over several cells, with Holm's correction within it: holds if every cell holds at its "
-     "adjusted p, does not hold if any cell's adjusted p against the claim is below 0.05, else inconclusive.")
+           need: int | None = None,          # how many parts must hold ('nearly all': fewer than all); None: all
+          ) -> tuple[str, Evidence]:         # (verdict, evidence of the deciding part, with the counts)
+    ("One verdict for a claim over several cells, with Holm's correction within it: holds if `need` cells (default "
+     "all) hold at their adjusted p, does not hold if so many are shown against the claim (adjusted p < 0.05) that "
+     "`need` cannot be reached, else inconclusive.")
     if isinstance(parts, (str, Evidence)): raise TypeError("parts must be a sequence of (verdict, Evidence), got one")
     evs = [p[1] if isinstance(p, tuple) else p for p in parts]
     if not evs: raise ValueError("parts must hold at least one part, got none")
@@ -344,17 +346,20 @@ def all_of(parts: Iterable[tuple[str, Evidence] | Evidence],  # each cell's (ver
         raise TypeError(f"parts must be (verdict, Evidence) pairs from compare, compare_images, no_worse or "
                         f"equivalent, got {bad}")
     if not isinstance(what, str): raise TypeError(f"what must be a str, got {type(what).__name__}")
+    need = len(evs) if need is None else check_int('need', need, 1, len(evs))
     raw_against = np.array([e.p_against for e in evs])                # NaN where a part ran no test: 1 for Holm
     raw = np.array([[1.0 if math.isnan(e.p) else e.p, 1.0 if math.isnan(e.p_against) else e.p_against] for e in evs])
     p = multipletests(raw[:, 0], alpha=LEVEL, method='holm')[1]
     against = multipletests(raw[:, 1], alpha=LEVEL, method='holm')[1]
     cells = ['holds' if x < LEVEL else 'does not hold' if y < LEVEL else 'inconclusive' for x, y in zip(p, against)]
-    verdict = 'holds' if set(cells) == {'holds'} else 'does not hold' if 'does not hold' in cells else 'inconclusive'
-    w = int(np.argmax(p)) if verdict != 'does not hold' else int(np.argmin(against))
+    verdict = ('holds' if cells.count('holds') >= need else 'does not hold'
+               if len(cells) - cells.count('does not hold') < need else 'inconclusive')
+    w = int(np.argsort(p, kind='stable')[need - 1]) if verdict != 'does not hold' else int(np.argmin(against))
     weak = evs[w]
     counts = ', '.join(f"{cells.count(v)} {v}" for v in VERDICTS)
     role = 'weakest' if verdict != 'does not hold' else 'most against'
-    text = f"{len(evs)} {what}, Holm-adjusted: {counts}; {role}: {weak.text}"
+    needs = f" (needs {need})" if need < len(evs) else ''
+    text = f"{len(evs)} {what}, Holm-adjusted: {counts}{needs}; {role}: {weak.text}"
     if len(evs) == 1: text = weak.text
     need = max((e.seeds_needed for e in evs if not math.isnan(e.seeds_needed)), default=math.nan)
     return verdict, replace(weak, verdict=verdict, form=weak.form,
