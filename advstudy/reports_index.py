@@ -15,7 +15,7 @@ from .report import RULE, VERDICTS, run_was_cold
 from .runner import _say, _duration, _read_json, _last_cold
 
 # %% auto #0
-__all__ = ['index_markdown', 'index_html', 'write_index', 'broken_links']
+__all__ = ['PAPERS', 'index_markdown', 'index_html', 'write_index', 'broken_links']
 
 # %% ../nbs/16b_reports_index.ipynb #15fcdbc6
 def _load_metrics(reports: Path) -> tuple:
@@ -50,12 +50,33 @@ def _wall_time(m: dict) -> str:
     if run.get('phases'): text += '; phases: ' + ', '.join(f"{k} {_duration(v)}" for k, v in run['phases'].items())
     return text
 
+PAPERS = {   # the paper each study reproduces: authors, short title
+    'coam': 'Du, Zheng, Liu, Ma: CoAM, curvature-aware category adversarial training',
+    'fgsm_bim': 'Vodă: adversarial attacks on CIFAR-10 CNN models (FGSM, BIM)',
+    'regularization': 'Schwartz, Alparslan, Kim: regularization and sparsity for robustness and stable attribution',
+    'nar': 'Jiang, Zhao, Pang: Neural Architecture Refinement (NAR)',
+    'advprop': 'Slides on Xie et al.: adversarial examples improve image recognition (AdvProp)',
+    'benchmarks': '(ours) speed and correctness against reference libraries'}
+
+def _deciders(claims: list) -> str:
+    "What would decide a study's inconclusive claims: the seeds their evidence asks for, where it gives a number."
+    inc = [c for c in claims if c['verdict'] == 'inconclusive']
+    need = sorted(int(c['seeds_needed']) for c in inc if isinstance(c.get('seeds_needed'), (int, float))
+                  and c['seeds_needed'] == c['seeds_needed'])
+    if not inc: return '–'
+    text = (f"{len(need)} with {need[0]} seeds" if need and need[0] == need[-1] else
+            f"{len(need)} with {need[0]}–{need[-1]} seeds" if need else '')
+    rest = len(inc) - len(need)
+    return '; '.join(t for t in (text, f"{rest} without an estimate" if rest else '') if t)
+
 def _summary(name: str, m: dict) -> dict:
-    "A study's line in the summary: its claims counted by verdict, its last cold run and its latest run."
+    ("A study's line in the summary: its paper, its claims counted by verdict, the seeds that would decide the "
+     "inconclusive ones, its last cold run and its latest run.")
     claims = m.get('claims') or []
     counts = {v: sum(c['verdict'] == v for c in claims) for v in VERDICTS}
     last, run = _last_cold(m), m.get('run')
-    return {'counts': counts, 'latest': _duration(m.get('wall_time_s', 0))
+    return {'paper': PAPERS.get(name, '–'), 'counts': counts, 'deciders': _deciders(claims),
+            'latest': _duration(m.get('wall_time_s', 0))
             + (f" ({'cold' if run_was_cold(run) else 'warm'})" if isinstance(run, dict) else ''),
             'last_cold': (_duration(last['wall']) + (f" on {last['date']}" if last.get('date') else '')
                           if last else 'none on record')}
@@ -123,14 +144,15 @@ def index_markdown(reports: str | Path, statuses: Sequence[dict] = ()) -> str:
         md += [f"> **{s['study']} failed** in the last run: `{s.get('error')}` (cell {s.get('cell', '?')}); "
                "the report below, if any, is the previous one.", '']
     for why in skipped: md += [f"> **Left out** of this index: {why}.", '']
-    md += ['## Summary', '', '| study | holds | does not hold | inconclusive | last cold run | latest run |',
-           '| --- | ---: | ---: | ---: | --- | --- |']
+    md += ['## Summary', '', '| study | paper | holds | does not hold | inconclusive | inconclusive: would decide | '
+           'last cold run | latest run |', '| --- | --- | ---: | ---: | ---: | --- | --- | --- |']
     failed = {s['study'] for s in _failures(statuses)}
     for name, (m, row) in shown.items():
         nb = f" · [notebook]({_href(name, name + '.ipynb')})" if (reports/name/f'{name}.ipynb').exists() else ''
         md.append(f"| [{name}](#{_anchor(name)}){nb}{' (failed in the last run)' if name in failed else ''} | "
-                  + ' | '.join(str(row['counts'][v]) for v in VERDICTS) + f" | {row['last_cold']} | {row['latest']} |")
-    md += [f"| {s['study']} (failed, no report) | – | – | – | – | – |" for s in _failures(statuses)
+                  f"{_cell(row['paper'])} | " + ' | '.join(str(row['counts'][v]) for v in VERDICTS)
+                  + f" | {row['deciders']} | {row['last_cold']} | {row['latest']} |")
+    md += [f"| {s['study']} (failed, no report) | – | – | – | – | – | – | – |" for s in _failures(statuses)
            if s['study'] not in shown] + ['']
     for name, (m, _) in shown.items(): md += _md_section(name, m, reports)
     return '\n'.join(md)
@@ -149,16 +171,18 @@ def index_html(reports: str | Path, statuses: Sequence[dict] = ()) -> str:
     h += [f"<p class='fail'><b>{e(s['study'])} failed</b> in the last run: {e(str(s.get('error')))}</p>"
           for s in _failures(statuses)]
     h += [f"<p class='fail'><b>Left out</b> of this index: {e(why)}.</p>" for why in skipped]
-    h.append("<h2 id='summary'>Summary</h2><table><tr><th>study</th>" + ''.join(f"<th>{v}</th>" for v in VERDICTS)
-             + '<th>last cold run</th><th>latest run</th></tr>')
+    h.append("<h2 id='summary'>Summary</h2><table><tr><th>study</th><th>paper</th>"
+             + ''.join(f"<th>{v}</th>" for v in VERDICTS)
+             + '<th>inconclusive: would decide</th><th>last cold run</th><th>latest run</th></tr>')
     for name, (m, row) in shown.items():
         nb = (f" · <a href='{e(_href(name, name + '.ipynb'))}'>notebook</a>"
               if (reports/name/f'{name}.ipynb').exists() else '')
         h.append(f"<tr><td><a href='#{e(_anchor(name))}'>{e(name)}</a>{nb}"
-                 f"{' (failed in the last run)' if name in failed else ''}</td>"
+                 f"{' (failed in the last run)' if name in failed else ''}</td><td>{e(row['paper'])}</td>"
                  + ''.join(f"<td class='n'>{row['counts'][v]}</td>" for v in VERDICTS)
+                 + f"<td>{e(row['deciders'])}</td>"
                  + f"<td>{e(row['last_cold'])}</td><td>{e(row['latest'])}</td></tr>")
-    h += [f"<tr><td>{e(s['study'])} (failed, no report)</td>" + '<td>–</td>' * 5 + '</tr>'
+    h += [f"<tr><td>{e(s['study'])} (failed, no report)</td>" + '<td>–</td>' * 7 + '</tr>'
           for s in _failures(statuses) if s['study'] not in shown] + ['</table>']
     for name, (m, _) in shown.items(): h += _html_section(name, m, reports)
     return '\n'.join(h + ['</body></html>'])
