@@ -62,8 +62,9 @@ browser:
 	        apt-get install -y -qq -o DPkg::Lock::Timeout=300 chromium >/dev/null 2>&1) \
 	    || echo "chromium: not installed; the browser check of the index skips"; fi
 
+# the slowest tests are listed at the end
 pytest: install data browser
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 test: check-clean lint data nbtest pytest
 

@@ -277,13 +277,15 @@ def index(tmp_path_factory):
 
 def test_the_index_starts_with_a_summary(index):
     md = (index/'index.md').read_text()
-    row = re.search(r'^\| \[demo\]\(#demo\) · \[notebook\]\(demo/demo\.ipynb\) \| 1 \| 1 \| 2 \| (\d+ s) on '
+    row = re.search(r'^\| \[demo\]\(#demo\) · \[notebook\]\(demo/demo\.ipynb\) \| – \| 1 \| 1 \| 2 \| '
+                    r'2 without an estimate \| (\d+ s) on '
                     r'\d{4}-\d\d-\d\d \| (\d+ s) \(cold\) \|$', md, flags=re.M)
     assert row, md
     assert '| failing (failed, no report) |' in md and md.index('## Summary') < md.index('## demo')
     h = (index/'index.html').read_text()
     assert "<h2 id='summary'>Summary</h2>" in h and "<td><a href='#demo'>demo</a>" in h
-    assert re.search(r"<td class='n'>1</td><td class='n'>1</td><td class='n'>2</td>", h), h
+    assert re.search(r"<td>–</td><td class='n'>1</td><td class='n'>1</td><td class='n'>2</td>"
+                     r"<td>2 without an estimate</td>", h), h
 
 
 def test_the_index_has_no_broken_links(index, tmp_path):
