@@ -19,9 +19,9 @@ from .dryrun import note_model
 from .layers import Normalized, convert_dual_bn
 
 # %% auto #0
-__all__ = ['MODELS', 'DENSENET_STEMS', 'MOBILENET_V1', 'VGG16', 'register_model', 'create_model', 'model_for', 'SimpleCNN',
-           'SmallImageDenseNet', 'WideResNet', 'SmallImageResNet', 'MobileNetV1', 'SmallImageVGG', 'SingleLayerCNN',
-           'AlexNet', 'load_weights', 'save_weights']
+__all__ = ['MODELS', 'DENSENET_STEMS', 'MOBILENET_V1', 'VGG16', 'register_model', 'guard_narrow_convs', 'create_model',
+           'model_for', 'SimpleCNN', 'SmallImageDenseNet', 'WideResNet', 'SmallImageResNet', 'MobileNetV1',
+           'SmallImageVGG', 'SingleLayerCNN', 'AlexNet', 'load_weights', 'save_weights']
 
 # %% ../nbs/02_models.ipynb #9132b335
 MODELS = {}
@@ -32,6 +32,15 @@ def register_model(name: str) -> Callable[[Callable], Callable]:
         MODELS[name] = f
         return f
     return deco
+
+def guard_narrow_convs(model: nn.Module) -> bool:
+    ("Turn oneDNN off for this process if `model` has a 1×1 convolution with fewer than 8 channels on a side: "
+     "oneDNN's backward for those crashes or hangs (torch 2.14.1 on x86 CPUs). True if it turned it off now.")
+    narrow = any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and min(m.in_channels, m.out_channels) < 8
+                 for m in model.modules())
+    if not (narrow and torch.backends.mkldnn.enabled): return False
+    torch.backends.mkldnn.enabled = False
+    return True
 
 def create_model(name: str,               # a registered architecture (`MODELS`)
                  num_classes: int = 10,   # outputs
@@ -63,6 +72,7 @@ def create_model(name: str,               # a registered architecture (`MODELS`)
     if check_bool('dual_bn', dual_bn):
         convert_dual_bn(model)
     note_model(name, model)                                 # a dry run lists the models it built, at their sizes
+    guard_narrow_convs(model)                               # oneDNN off for a 1×1 conv under 8 channels
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 def model_for(name: str, info: DatasetInfo, **kw: float | bool | Sequence[float]) -> Normalized:
