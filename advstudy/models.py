@@ -19,9 +19,9 @@ from .dryrun import note_model
 from .layers import Normalized, convert_dual_bn
 
 # %% auto #0
-__all__ = ['MODELS', 'DENSENET_STEMS', 'MOBILENET_V1', 'VGG16', 'register_model', 'guard_narrow_convs', 'create_model',
-           'model_for', 'SimpleCNN', 'SmallImageDenseNet', 'WideResNet', 'SmallImageResNet', 'MobileNetV1',
-           'SmallImageVGG', 'SingleLayerCNN', 'AlexNet', 'load_weights', 'save_weights']
+__all__ = ['MODELS', 'DENSENET_STEMS', 'MOBILENET_V1', 'VGG16', 'register_model', 'narrow_1x1', 'create_model', 'model_for',
+           'SimpleCNN', 'SmallImageDenseNet', 'WideResNet', 'SmallImageResNet', 'MobileNetV1', 'SmallImageVGG',
+           'SingleLayerCNN', 'AlexNet', 'load_weights', 'save_weights']
 
 # %% ../nbs/02_models.ipynb #9132b335
 MODELS = {}
@@ -33,14 +33,11 @@ def register_model(name: str) -> Callable[[Callable], Callable]:
         return f
     return deco
 
-def guard_narrow_convs(model: nn.Module) -> bool:
-    ("Turn oneDNN off for this process if `model` has a 1×1 convolution with fewer than 8 channels on a side: "
-     "oneDNN's backward for those crashes or hangs (torch 2.14.1 on x86 CPUs). True if it turned it off now.")
-    narrow = any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and min(m.in_channels, m.out_channels) < 8
-                 for m in model.modules())
-    if not (narrow and torch.backends.mkldnn.enabled): return False
-    torch.backends.mkldnn.enabled = False
-    return True
+def narrow_1x1(model: nn.Module) -> bool:
+    ("Whether `model` has a 1×1 convolution with fewer than 8 channels on a side: in channels-last format, oneDNN's "
+     "backward for those crashes or hangs (torch 2.14.1 on x86 CPUs), so `create_model` keeps such a model NCHW.")
+    return any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and min(m.in_channels, m.out_channels) < 8
+               for m in model.modules())
 
 def create_model(name: str,               # a registered architecture (`MODELS`)
                  num_classes: int = 10,   # outputs
@@ -48,7 +45,7 @@ def create_model(name: str,               # a registered architecture (`MODELS`)
                  input_size: int = 32,    # image side
                  mean: Sequence[float] | None = None,   # per-channel mean of the normalization (default 0.5)
                  std: Sequence[float] | None = None,    # per-channel std of the normalization (default 0.5)
-                 channels_last: bool = True,   # weights in channels-last memory format (faster convolutions)
+                 channels_last: bool = True,   # channels-last weights (faster convolutions); not with `narrow_1x1`
                  width: float = 1.0,      # channel multiplier in (0, 4], for the builders that take `width`
                  dual_bn: bool = False,   # every BatchNorm2d with an auxiliary twin (AdvProp, `advstudy.advprop`)
                 ) -> Normalized:
@@ -72,8 +69,8 @@ def create_model(name: str,               # a registered architecture (`MODELS`)
     if check_bool('dual_bn', dual_bn):
         convert_dual_bn(model)
     note_model(name, model)                                 # a dry run lists the models it built, at their sizes
-    guard_narrow_convs(model)                               # oneDNN off for a 1×1 conv under 8 channels
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    if not channels_last or narrow_1x1(model): return model   # NCHW: oneDNN's narrow 1×1 backward fails in NHWC
+    return model.to(memory_format=torch.channels_last)
 
 def model_for(name: str, info: DatasetInfo, **kw: float | bool | Sequence[float]) -> Normalized:
     "Model `name` shaped and normalized for a dataset's `DatasetInfo`."

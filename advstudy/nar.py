@@ -13,7 +13,6 @@ from torch.utils.data import Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from .core import check_int, check_float, check_choice
 from .dryrun import loop
-from .models import guard_narrow_convs
 
 # %% auto #0
 __all__ = ['OPS', 'GRANULARITIES', 'SEED_TABLE4', 'make_op', 'check_arch', 'NarBlock', 'NarResNet', 'count', 'count_arch',
@@ -146,7 +145,6 @@ class NarSupernet(nn.Module):
         self.stem, self.fc = template.stem, template.fc
         self.blocks = nn.ModuleList(SuperBlock(b.op1.in_channels, b.op1.out_channels, b.op1.stride[0])
                                     for b in template.blocks)
-        guard_narrow_convs(self)   # oneDNN off for a 1×1 conv under 8 channels (`advstudy.models`)
     def forward(self, x: torch.Tensor, arch: Sequence[int]) -> torch.Tensor:
         arch = check_arch(arch, self.granularity)
         per_conv = [a for a in arch for _ in range(2)] if self.granularity == 'block' else list(arch)

@@ -47,3 +47,16 @@ def test_cifar_stem_models_unchanged():
 def test_densenet_rejects_bad_input(kw, err, msg):
     with pytest.raises(err, match=None) as e: SmallImageDenseNet(**kw)
     assert msg in str(e.value)
+
+
+def test_a_narrow_1x1_convolution_keeps_the_model_nchw():
+    "oneDNN's channels-last backward of a 1×1 conv under 8 channels crashes or hangs (torch 2.14.1, x86): NCHW there."
+    import torch
+    from advstudy.models import create_model
+    narrow = create_model('resnet18', num_classes=10, in_channels=1, input_size=28, width=0.0625)
+    wide = create_model('resnet18', num_classes=10, in_channels=1, input_size=28, width=0.125)
+    conv = lambda m: next(p for p in m.parameters() if p.ndim == 4 and p.shape[1] > 1)   # noqa: E731
+    assert conv(narrow).is_contiguous() and not conv(narrow).is_contiguous(memory_format=torch.channels_last)
+    assert conv(wide).is_contiguous(memory_format=torch.channels_last)
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    torch.nn.functional.cross_entropy(narrow(x), y).backward()   # trains (the crash was in this backward)
