@@ -4,36 +4,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT, BIN
 from advstudy.report import VERDICTS
-from advstudy.study import study_names
 
 
 def run_cli(args, env=None, timeout=2400):
     return subprocess.run([str(BIN/'advstudy'), *args], cwd=ROOT, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
-
-
-def run_side_by_side(arg_lists, env=None, timeout=2400):
-    "Run the CLI once per argument list, all at once (the 2-core machine overlaps one's Python with another's torch)."
-    procs = [subprocess.Popen([str(BIN/'advstudy'), *args], cwd=ROOT, env={**os.environ, **(env or {})},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in arg_lists]
-    done = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=timeout)
-            done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
-    finally:
-        for p in procs:
-            if p.poll() is None: p.kill()
-    return done
-
-
-# The smoke reproduction in two reports folders, run side by side: study → its folder
-FOLDER = {'fgsm_bim': 'r1', 'benchmarks': 'r1', 'coam': 'r1', 'advprop': 'r1b', 'nar': 'r1b', 'regularization': 'r1b'}
-
-
-def report(tmp, study):
-    "The smoke reproduction's report folder of `study`."
-    return tmp/FOLDER[study]/study
 
 
 def fake_imagenet(root, classes=('a', 'b', 'c'), per_class={'train': 4, 'val': 2}, side=72):
@@ -57,18 +32,15 @@ def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('smoke')
     env = {'ADVSTUDY_CACHE': str(tmp/'cache')}
     inet, weights = fake_imagenet(tmp/'imagenet')   # coam's Table 3 runs on it
-    assert set(FOLDER) == set(study_names()), 'every study has a smoke folder'
-    params = ['--param', f'imagenet_dir={inet}', '--param', f'alexnet_weights={weights}']
-    first = run_side_by_side([['reproduce', '--profile', 'smoke', '--only', *[s for s in FOLDER if FOLDER[s] == r],
-                               '--reports', str(tmp/r), *(params if r == 'r1' else [])] for r in ('r1', 'r1b')],
-                             env=env)   # every study, in two folders at once
+    first = run_cli(['reproduce', '--profile', 'smoke', '--reports', str(tmp/'r1'), '--param', f'imagenet_dir={inet}',
+                     '--param', f'alexnet_weights={weights}'], env=env)   # every study
     second = run_cli(['reproduce', '--profile', 'smoke', '--only', 'fgsm_bim', '--reports', str(tmp/'r2')], env=env)
     return tmp, first, second
 
 
 def test_runs_and_exits_zero(smoke):
     _, first, second = smoke
-    for run in first: assert run.returncode == 0, run.stdout + run.stderr
+    assert first.returncode == 0, first.stdout + first.stderr
     assert second.returncode == 0, second.stdout + second.stderr
 
 
@@ -87,12 +59,11 @@ def test_writes_every_artifact(smoke):
     index = (tmp/'r1'/'index.md').read_text()
     assert 'fgsm_bim' in index and '| claim | paper | ours | verdict | evidence |' in index
     assert (tmp/'r1'/'index.html').exists()
-    for r in ('r1', 'r1b'):
-        assert not [p for p in (tmp/r).iterdir() if p.name.startswith('.')], 'temporary folders left behind'
+    assert not [p for p in (tmp/'r1').iterdir() if p.name.startswith('.')], 'temporary folders left behind'
 
 
 def test_benchmarks_report(smoke):
-    rep = report(smoke[0], 'benchmarks')
+    rep = smoke[0]/'r1'/'benchmarks'
     t = pd.read_csv(rep/'attack_speed.csv')
     assert {'FGSM', 'PGD-10', 'DeepFool', 'C&W L2'} <= set(t['attack']) and (t['img_per_s'] > 0).all()
     ours = t[t.implementation == 'advstudy']
@@ -101,7 +72,7 @@ def test_benchmarks_report(smoke):
 
 
 def test_coam_report(smoke):
-    rep = report(smoke[0], 'coam')
+    rep = smoke[0]/'r1'/'coam'
     for name in ('table1', 'table1_per_seed', 'table2', 'table2_per_seed', 'table4', 'table4_per_seed',
                  'accuracy_vs_eps', 'claims', 'uat_step_sweep', 'convergence'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
@@ -122,7 +93,7 @@ def test_coam_report(smoke):
 
 
 def test_regularization_report(smoke):
-    rep = report(smoke[0], 'regularization')
+    rep = smoke[0]/'r1'/'regularization'
     for name in ('fig1_sparsity', 'table1', 'table1_per_seed', 'table1_before_retraining', 'table2', 'table2_per_seed',
                  'claims'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
@@ -142,7 +113,7 @@ def test_regularization_report(smoke):
 
 
 def test_advprop_report(smoke):
-    rep = report(smoke[0], 'advprop')
+    rep = smoke[0]/'r1'/'advprop'
     for name in ('table1', 'table1_per_seed', 'corruption_errors', 'attacker_strength', 'claims'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
     for name in ('training_curves', 'accuracy_vs_severity', 'corruption_examples', 'bn_statistics'):
@@ -155,7 +126,7 @@ def test_advprop_report(smoke):
 
 
 def test_nar_report(smoke):
-    rep = report(smoke[0], 'nar')
+    rep = smoke[0]/'r1'/'nar'
     for name in ('table4_seed', 'table4_readings', 'table4_offset', 'searches_per_seed', 'pretrain', 'table5',
                  'table5_per_seed', 'random_archs', 'claims'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
@@ -177,7 +148,7 @@ def test_nar_report(smoke):
 
 
 def test_coam_table3_runs_on_an_imagenet_folder(smoke):
-    rep = report(smoke[0], 'coam')
+    rep = smoke[0]/'r1'/'coam'
     t3 = pd.read_csv(rep/'table3.csv')
     assert list(t3['model']) == ['Clean', 'UAT', 'Ours (CoAM)']
     for a in ('Clean', 'C-UAP', 'F-UAP'):   # 3 classes: top-5 is 100
@@ -188,7 +159,7 @@ def test_coam_table3_runs_on_an_imagenet_folder(smoke):
 
 
 def test_numbers_are_sane(smoke):
-    rep = report(smoke[0], 'fgsm_bim')
+    rep = smoke[0]/'r1'/'fgsm_bim'
     t = pd.read_csv(rep/'results.csv')
     assert list(t['Attack Type']) == ['FGSM Attack', 'BIM Attack'] * 2
     assert t['Normal Accuracy'].between(0, 100).all() and t['Accuracy on Attack Examples'].between(0, 100).all()
