@@ -59,7 +59,7 @@ def plot_accuracy_curves(df: pd.DataFrame, x: str, xlabel: str, title: str = '',
     cols = list(dict.fromkeys(df[col]))
     fig, axes = plt.subplots(1, len(cols), figsize=(4.6 * len(cols), 3.6), squeeze=False, sharey=True)
     for ax, c in zip(axes[0], cols):
-        sns.lineplot(data=df[df[col] == c], x=x, y='accuracy', hue=hue, marker='o', ax=ax)
+        sns.lineplot(data=df[df[col] == c], x=x, y='accuracy', hue=hue, marker='o', errorbar='sd', ax=ax)
         ax.set(title=str(c), xlabel=xlabel, ylabel='accuracy', ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
     if title: fig.suptitle(title)

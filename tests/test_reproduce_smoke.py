@@ -170,8 +170,9 @@ def test_numbers_are_sane(smoke):
     assert eps['accuracy'].between(0, 1).all()
     claims = pd.read_csv(rep/'claims.csv')
     assert set(claims['verdict']) <= set(VERDICTS)
-    assert claims['test'].str.contains('over images').all()   # one model: every claim paired over the same images
-    assert claims['note'].str.startswith('one trained model').all()
+    assert claims['test'].str.contains('over images').all()   # under 3 seeds: each model decided by the same images
+    assert claims['note'].iloc[:4].str.startswith('one trained model per seed [0, 1]').all()   # smoke: 2 seeds
+    assert (pd.read_csv(rep/'results_per_seed.csv').seed.unique() == [0, 1]).all() and (t['Seeds'] == 2).all()
     assert list(claims['n_images']) == [200] * 5 + [50] * 2   # the smoke profile's test images; its sweep images
     assert claims[['effect', 'ci_low', 'ci_high', 'p']].notna().all().all()
     assert (rep/'claims.png').exists() and (rep/'claims.svg').exists()   # the forest plot
@@ -184,7 +185,7 @@ def test_second_run_loads_and_is_identical(smoke):
     assert all(m2['metrics']['loaded_from_cache'].values())
     assert m1['run']['cold'] and not m1['run']['loaded'] and m1['last_cold_wall_time_s'] == m1['wall_time_s']
     assert not m2['run']['cold'] and not m2['run']['computed'] and {'train', 'attacks'} <= set(m2['run']['phases'])
-    for name in ('results', 'eps_sweep', 'bim_steps_sweep', 'claims'):
+    for name in ('results', 'results_per_seed', 'eps_sweep', 'bim_steps_sweep', 'claims'):
         assert (tmp/'r1'/'fgsm_bim'/f'{name}.csv').read_text() == (tmp/'r2'/'fgsm_bim'/f'{name}.csv').read_text(), name
 
 
