@@ -6,19 +6,20 @@ Docs: https://advstudy.github.io/advstudy/reproduce.html.md"""
 
 # %% ../nbs/17_reproduce.ipynb #bdf51967
 from __future__ import annotations
-import argparse, json, os, signal, sys
-from collections.abc import Callable
+import argparse, contextlib, json, os, signal, sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from .core import reports_dir, PROFILES, check_choice, check_int, check_bool, get_device
 from .data import DATASETS
 from .dryrun import dry_env
 from .runner import STUDY_PARAMETERS, ReportsBusy, check_reports, declared_parameters, list_studies
-from .runner import reports_lock, run_study, studies_folder, _explain, _say
+from .runner import reports_lock, run_study, studies_folder, _explain, _say, _last_cold, _read_json
 from .reports_index import write_index
 from .estimate import DRY_RUN_FOLDER, write_estimate
 
 # %% auto #0
-__all__ = ['reproduce', 'main']
+__all__ = ['ALONE', 'reproduce', 'main']
 
 # %% ../nbs/17_reproduce.ipynb #e2e20932
 def _study_extras(extra, studies: dict, only: list) -> dict:
@@ -33,6 +34,32 @@ def _study_extras(extra, studies: dict, only: list) -> dict:
         raise ValueError(f"extra parameter(s) {unknown} are declared by none of the studies {only}")
     return {s: {k: v for k, v in extra.items() if k in d} for s, d in declared.items()}
 
+ALONE = ('benchmarks',)   # studies that time things: with jobs > 1 they run by themselves, after the others
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    "Every study kernel started inside the block computes on `n` threads (`OMP_NUM_THREADS`, which torch follows)."
+    old = os.environ.get('OMP_NUM_THREADS')
+    os.environ['OMP_NUM_THREADS'] = str(n)
+    try: yield
+    finally:
+        if old is None: os.environ.pop('OMP_NUM_THREADS', None)
+        else: os.environ['OMP_NUM_THREADS'] = old
+
+def _run_all(run: Callable[[str], dict], only: list, reports: Path, jobs: int, folder: Path) -> list[dict]:
+    ("Each study of `only` through `run`, `jobs` at a time; with `jobs` > 1 the longest last cold runs start first, "
+     "each kernel on its share of the cores, and the `ALONE` studies run after them on every core. `folder`: the "
+     "studies' folder, the process's working directory meanwhile (papermill's change into a notebook's folder and "
+     "back is not thread-safe unless every thread starts from there).")
+    if jobs == 1: return [run(s) for s in only]
+    last = {s: _last_cold(_read_json(reports/s/'metrics.json')).get('wall', 0.0) for s in only}
+    together = sorted((s for s in only if s not in ALONE), key=lambda s: -last[s])
+    cores = max(1, (os.cpu_count() or 1) // jobs)
+    with contextlib.chdir(folder), _threads(cores), ThreadPoolExecutor(jobs) as pool:
+        done = dict(zip(together, pool.map(run, together)))
+    done.update({s: run(s) for s in only if s in ALONE})
+    return [done[s] for s in only]
+
 def reproduce(profile: str = 'quick',                  # smoke, quick or paper
               only: list[str] | None = None,           # the studies to run; all by default
               dataset: str | None = None,              # the profile's default dataset if None
@@ -43,11 +70,14 @@ def reproduce(profile: str = 'quick',                  # smoke, quick or paper
               extra: dict | None = None,               # study parameters: each study gets those it declares
               dry_run: bool = False,                   # each loop once, into `reports/dry-run/`
               dry_rows: int | None = None,             # with `dry_run`: cap every batch at this many images
+              jobs: int = 1,                           # studies run at once, each on its share of the cores
               ) -> list[dict]:
     ("Run the chosen studies (all by default) under `profile`, each with the `extra` parameters it declares, "
      "holding the reports folder's lock; one status dict per study. `dry_run`: each loop once, into "
-     "`reports/dry-run/`, with the estimate of the cold run (`write_estimate`); `dry_rows` caps its batches.")
+     "`reports/dry-run/`, with the estimate of the cold run (`write_estimate`); `dry_rows` caps its batches. "
+     "`jobs` > 1 runs that many studies at once (see `_run_all`).")
     dry_run = check_bool('dry_run', dry_run)
+    jobs = check_int('jobs', jobs, 1, 16)
     if dry_rows is not None:
         if not dry_run: raise ValueError("dry_rows must be None unless dry_run is True (it caps a dry run's batches)")
         dry_rows = check_int('dry_rows', dry_rows, 1)
@@ -64,7 +94,8 @@ def reproduce(profile: str = 'quick',                  # smoke, quick or paper
     reports = check_reports(reports/DRY_RUN_FOLDER if dry_run else reports)   # a dry run never touches the reports
     params = {'profile': profile, 'dataset': dataset, 'device': device, 'seed': seed}
     with reports_lock(reports, log=log), dry_env(dry_run, dry_rows):   # each study's kernel inherits it
-        statuses = [run_study(s, studies[s], reports, {**params, **extras[s]}, log=log) for s in only]
+        one = lambda s: run_study(s, studies[s], reports, {**params, **extras[s]}, log=log)
+        statuses = _run_all(one, only, reports, jobs, studies_folder())
         if dry_run: write_estimate(reports, profile, statuses, log=log)
         else: write_index(reports, statuses, log=log)
     return statuses
@@ -87,7 +118,7 @@ def _cli(a) -> int:
     if a.nproc is not None:   # every model of the run trains on N torchrun processes (`advstudy.distributed`)
         os.environ['ADVSTUDY_NPROC'] = str(check_int('nproc', a.nproc, 1))
     st = reproduce(a.profile, a.only, a.dataset, a.device, seed=a.seed, reports=a.reports,
-                   extra=dict(_parse_param(p) for p in a.param), dry_run=a.dry_run, dry_rows=a.dry_rows)
+                   extra=dict(_parse_param(p) for p in a.param), dry_run=a.dry_run, dry_rows=a.dry_rows, jobs=a.jobs)
     where = Path(a.reports or reports_dir())
     where = where/DRY_RUN_FOLDER/'estimate.md' if a.dry_run else where/'index.md'
     print(f"{sum(s['ok'] for s in st)}/{len(st)} studies passed; {'estimate' if a.dry_run else 'index'}: {where}")
@@ -110,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument('--dry-run', action='store_true',
                    help='run each loop once into REPORTS/dry-run/ and estimate the cold time (nothing cached)')
     r.add_argument('--dry-rows', type=int, metavar='N', help='with --dry-run: cap every batch at N images')
+    r.add_argument('--jobs', type=int, default=1, metavar='N',
+                   help='run N studies at once, each on its share of the cores (timing studies run alone)')
     sub.add_parser('list', help='list the studies')
     a = ap.parse_args(argv)
     try: previous = signal.signal(signal.SIGTERM, _terminate)
