@@ -1,4 +1,4 @@
-"""The torchrun worker that runs `fit` in each rank, and the 2 processes × 1 thread benchmark.
+"""The torchrun worker that runs `fit` in each rank, the 2 processes × 1 thread benchmark, and the independent-jobs one.
 
 Docs: https://advstudy.github.io/advstudy/distributed.html.md"""
 
@@ -7,6 +7,7 @@ Docs: https://advstudy.github.io/advstudy/distributed.html.md"""
 # %% ../nbs/29_distributed.ipynb #54a43ce0
 from __future__ import annotations
 import json, statistics, sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 import torch, torch.distributed as dist
@@ -19,7 +20,7 @@ from .parallel import barrier, init_distributed, is_main, load_dataset, rank_err
 from .train import Hook, TrainConfig, build_hook, data_fingerprint, fit, fit_on_processes
 
 # %% auto #0
-__all__ = ['run_job', 'main', 'bench_data_parallel']
+__all__ = ['run_job', 'main', 'bench_data_parallel', 'bench_jobs']
 
 # %% ../nbs/29_distributed.ipynb #509f7a13
 def run_job(job_dir: str | Path) -> None:
@@ -71,3 +72,27 @@ def bench_data_parallel(train_ds: Dataset, cfg: TrainConfig, hook: Hook | None =
     return [{'setup': f"{plural(nproc, 'process')} × {plural(threads, 'thread')}", 'nproc': nproc, 'threads': threads,
              'img_per_s': statistics.median(rates[nproc]), 'min': min(rates[nproc]), 'max': max(rates[nproc]),
              'rounds': rates[nproc]} for nproc, threads in setups]
+
+# %% ../nbs/29_distributed.ipynb #28882060
+def _middle_epoch_rate(cfg: TrainConfig, train_ds: Dataset, hook: Hook | None, threads: int) -> float:
+    "Images/s of the middle of 3 epochs of `cfg` on one torchrun process of `threads` threads."
+    _, history = fit_on_processes(replace(cfg, epochs=3), train_ds, hook=hook, nproc=1, device='cpu', threads=threads)
+    return len(train_ds) / history[1]['time_epoch']
+
+def bench_jobs(train_ds: Dataset,        # the training images
+               cfg: TrainConfig,         # the training (its epochs are replaced by 3)
+               hook: Hook | None = None,  # the training method; None: plain training
+               rounds: int = 3,          # alternating rounds of the two setups
+               cpus: int = 2,            # the cores: jobs at once, and threads of the one-at-a-time job
+              ) -> list:                 # per setup: its name, jobs, threads, median img/s, min, max, rounds
+    "Training images/s of `cpus` independent 1-thread jobs at once, and of 1 job on `cpus` threads (median, min, max)."
+    rounds, cpus = check_int('rounds', rounds, 1), check_int('cpus', cpus, 2)
+    rates = {1: [], cpus: []}                  # jobs at once -> total img/s per round
+    for _ in loop(range(rounds), 'rounds'):
+        rates[1].append(_middle_epoch_rate(cfg, train_ds, hook, cpus))
+        with ThreadPoolExecutor(cpus) as pool:
+            jobs = [pool.submit(_middle_epoch_rate, cfg, train_ds, hook, 1) for _ in range(cpus)]
+            rates[cpus].append(sum(j.result() for j in jobs))
+    setups = ((1, cpus, f'1 job × {cpus} threads'), (cpus, 1, f'{cpus} jobs at once × 1 thread'))
+    return [{'setup': name, 'jobs': jobs, 'threads': threads, 'img_per_s': statistics.median(rates[jobs]),
+             'min': min(rates[jobs]), 'max': max(rates[jobs]), 'rounds': rates[jobs]} for jobs, threads, name in setups]

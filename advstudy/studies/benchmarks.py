@@ -37,13 +37,18 @@ class BenchmarksBudget:
     occlusion_batches: tuple = (1, 8, 32, 169)   # Captum's perturbations_per_eval timed (1: Captum's default)
     ddp_images: int = 6000                   # training images of the data-parallel timing (2 epochs per launch)
     ddp_rounds: int = 3                      # its interleaved rounds (2 processes × 1 thread, 1 process × 2 threads)
-    minutes: float = 5                       # wall-time budget of the study on the reference machine
+    jobs_models: tuple = (('simple_cnn', 1.0), ('resnet18', 0.125))   # (model, width) of the independent-jobs timing:
+                                             # the Simple CNN, and the quick studies' ResNet-18 at 1/8 width
+    jobs_rounds: int = 3                     # its alternating rounds (2 jobs at once × 1 thread, 1 job × 2 threads),
+                                             # each job 3 epochs on the data-parallel timing's images
+    minutes: float = 9                       # wall-time budget of the study on the reference machine
 
 QUICK = BenchmarksBudget()
 BUDGETS = {
     'smoke': replace(QUICK, epochs=1, fast_images=64, deepfool_images=16, deepfool_images_torchattacks=8, cw_images=8,
                      repeats=1, cw_steps=20, cw_search_steps=2, gradcam_images=32, occlusion_images=4,
-                     occlusion_batches=(1, 16), ddp_images=512, ddp_rounds=1, minutes=3),
+                     occlusion_batches=(1, 16), ddp_images=512, ddp_rounds=1, jobs_models=(('simple_cnn', 1.0),),
+                     jobs_rounds=1, minutes=3),
     'quick': QUICK,
     'paper': replace(QUICK, minutes=30),
 }
