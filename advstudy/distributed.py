@@ -91,7 +91,7 @@ def bench_jobs(train_ds: Dataset,        # the training images
     for _ in loop(range(rounds), 'rounds'):
         rates[1].append(_middle_epoch_rate(cfg, train_ds, hook, cpus))
         with ThreadPoolExecutor(cpus) as pool:
-            jobs = [pool.submit(_middle_epoch_rate, cfg, train_ds, hook, 1) for _ in range(cpus)]
+            jobs = [pool.submit(_middle_epoch_rate, cfg, train_ds, hook=hook, threads=1) for _ in range(cpus)]
             rates[cpus].append(sum(j.result() for j in jobs))
     setups = ((1, cpus, f'1 job × {cpus} threads'), (cpus, 1, f'{cpus} jobs at once × 1 thread'))
     return [{'setup': name, 'jobs': jobs, 'threads': threads, 'img_per_s': statistics.median(rates[jobs]),

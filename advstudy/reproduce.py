@@ -95,7 +95,7 @@ def reproduce(profile: str = 'quick',                  # smoke, quick or paper
     params = {'profile': profile, 'dataset': dataset, 'device': device, 'seed': seed}
     with reports_lock(reports, log=log), dry_env(dry_run, dry_rows):   # each study's kernel inherits it
         one = lambda s: run_study(s, studies[s], reports, {**params, **extras[s]}, log=log)
-        statuses = _run_all(one, only, reports, jobs, studies_folder())
+        statuses = _run_all(one, only, reports, jobs=jobs, folder=studies_folder())
         if dry_run: write_estimate(reports, profile, statuses, log=log)
         else: write_index(reports, statuses, log=log)
     return statuses
