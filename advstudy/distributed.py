@@ -6,7 +6,7 @@ Docs: https://advstudy.github.io/advstudy/distributed.html.md"""
 
 # %% ../nbs/29_distributed.ipynb #54a43ce0
 from __future__ import annotations
-import json, statistics, sys
+import json, statistics, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -74,10 +74,9 @@ def bench_data_parallel(train_ds: Dataset, cfg: TrainConfig, hook: Hook | None =
              'rounds': rates[nproc]} for nproc, threads in setups]
 
 # %% ../nbs/29_distributed.ipynb #28882060
-def _middle_epoch_rate(cfg: TrainConfig, train_ds: Dataset, hook: Hook | None, threads: int) -> float:
-    "Images/s of the middle of 3 epochs of `cfg` on one torchrun process of `threads` threads."
-    _, history = fit_on_processes(replace(cfg, epochs=3), train_ds, hook=hook, nproc=1, device='cpu', threads=threads)
-    return len(train_ds) / history[1]['time_epoch']
+def _job(cfg: TrainConfig, train_ds: Dataset, hook: Hook | None, threads: int) -> None:
+    "3 epochs of `cfg` on one torchrun process of `threads` threads."
+    fit_on_processes(replace(cfg, epochs=3), train_ds, hook=hook, nproc=1, device='cpu', threads=threads)
 
 def bench_jobs(train_ds: Dataset,        # the training images
                cfg: TrainConfig,         # the training (its epochs are replaced by 3)
@@ -85,14 +84,19 @@ def bench_jobs(train_ds: Dataset,        # the training images
                rounds: int = 3,          # alternating rounds of the two setups
                cpus: int = 2,            # the cores: jobs at once, and threads of the one-at-a-time job
               ) -> list:                 # per setup: its name, jobs, threads, median img/s, min, max, rounds
-    "Training images/s of `cpus` independent 1-thread jobs at once, and of 1 job on `cpus` threads (median, min, max)."
+    ("Training images/s of `cpus` jobs of 3 epochs: all at once on 1 thread each, and one after another on `cpus` "
+     "threads each (median, min, max over rounds; launches included).")
     rounds, cpus = check_int('rounds', rounds, 1), check_int('cpus', cpus, 2)
-    rates = {1: [], cpus: []}                  # jobs at once -> total img/s per round
+    rates, images = {1: [], cpus: []}, cpus * 3 * len(train_ds)   # jobs at once -> img/s per round; images trained
     for _ in loop(range(rounds), 'rounds'):
-        rates[1].append(_middle_epoch_rate(cfg, train_ds, hook, cpus))
+        t = time.perf_counter()
+        for _ in range(cpus): _job(cfg, train_ds, hook, threads=cpus)
+        rates[1].append(images / (time.perf_counter() - t))
+        t = time.perf_counter()
         with ThreadPoolExecutor(cpus) as pool:
-            jobs = [pool.submit(_middle_epoch_rate, cfg, train_ds, hook=hook, threads=1) for _ in range(cpus)]
-            rates[cpus].append(sum(j.result() for j in jobs))
+            jobs = [pool.submit(_job, cfg, train_ds, hook=hook, threads=1) for _ in range(cpus)]
+            for j in jobs: j.result()
+        rates[cpus].append(images / (time.perf_counter() - t))
     setups = ((1, cpus, f'1 job × {cpus} threads'), (cpus, 1, f'{cpus} jobs at once × 1 thread'))
     return [{'setup': name, 'jobs': jobs, 'threads': threads, 'img_per_s': statistics.median(rates[jobs]),
              'min': min(rates[jobs]), 'max': max(rates[jobs]), 'rounds': rates[jobs]} for jobs, threads, name in setups]

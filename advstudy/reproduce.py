@@ -6,15 +6,16 @@ Docs: https://advstudy.github.io/advstudy/reproduce.html.md"""
 
 # %% ../nbs/17_reproduce.ipynb #bdf51967
 from __future__ import annotations
-import argparse, contextlib, json, os, signal, sys
+import argparse, contextlib, json, multiprocessing, os, signal, sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import wait
 from pathlib import Path
 from .core import reports_dir, PROFILES, check_choice, check_int, check_bool, get_device
 from .data import DATASETS
 from .dryrun import dry_env
 from .runner import STUDY_PARAMETERS, ReportsBusy, check_reports, declared_parameters, list_studies
-from .runner import reports_lock, run_study, studies_folder, _explain, _say, _last_cold, _read_json
+from .runner import reports_lock, run_study, run_in_child, studies_folder, _explain, _say, _last_cold
+from .runner import _read_json
 from .reports_index import write_index
 from .estimate import DRY_RUN_FOLDER, write_estimate
 
@@ -46,17 +47,43 @@ def _threads(n: int) -> Iterator[None]:
         if old is None: os.environ.pop('OMP_NUM_THREADS', None)
         else: os.environ['OMP_NUM_THREADS'] = old
 
-def _run_all(run: Callable[[str], dict], only: list, reports: Path, jobs: int, folder: Path) -> list[dict]:
-    ("Each study of `only` through `run`, `jobs` at a time; with `jobs` > 1 the longest last cold runs start first, "
-     "each kernel on its share of the cores, and the `ALONE` studies run after them on every core. `folder`: the "
-     "studies' folder, the process's working directory meanwhile (papermill's change into a notebook's folder and "
-     "back is not thread-safe unless every thread starts from there).")
-    if jobs == 1: return [run(s) for s in only]
-    last = {s: _last_cold(_read_json(reports/s/'metrics.json')).get('wall', 0.0) for s in only}
-    together = sorted((s for s in only if s not in ALONE), key=lambda s: -last[s])
-    cores = max(1, (os.cpu_count() or 1) // jobs)
-    with contextlib.chdir(folder), _threads(cores), ThreadPoolExecutor(jobs) as pool:
-        done = dict(zip(together, pool.map(run, together)))
+def _in_processes(studies: dict, todo: list, reports: Path, parameters: dict, jobs: int) -> dict:
+    ("{study: status} of the studies `todo`, `jobs` at a time, each in a spawned process; on an interrupt or SIGTERM "
+     "the running ones are interrupted (SIGINT: their kernels stop and their temporary folders go) and awaited.")
+    ctx, queue, running, done = multiprocessing.get_context('spawn'), list(todo), {}, {}
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                s = queue.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=run_in_child, args=(send, s, studies[s], reports, parameters[s]), name=s)
+                proc.start()
+                send.close()                # the child's end only: a child that dies gives EOFError, not a hang
+                running[recv] = (s, proc)
+            for recv in wait(list(running)):
+                s, proc = running.pop(recv)
+                try: done[s] = recv.recv()
+                except EOFError: done[s] = {'study': s, 'ok': False, 'error': f"its process died ({proc.exitcode})"}
+                proc.join()
+    except BaseException:
+        for s, proc in running.values():            # in process groups of their own: the parent passes it on
+            with contextlib.suppress(ProcessLookupError): os.kill(proc.pid, signal.SIGINT)
+        for s, proc in running.values(): proc.join()
+        raise
+    return done
+
+def _run_all(run: Callable[[str], dict], studies: dict, only: list, reports: Path, parameters: dict,
+             jobs: int) -> list[dict]:
+    ("Each study of `only` through `run`, or with `jobs` > 1 that many at once, each in a process of its own whose "
+     "kernel computes on its share of the cores (the longest last cold runs first), then the `ALONE` studies through "
+     "`run` on every core. `parameters`: each study's papermill parameters.")
+    together = [s for s in only if s not in ALONE] if jobs > 1 else []
+    jobs = min(jobs, len(together))
+    if jobs < 2: return [run(s) for s in only]
+    last = {s: _last_cold(_read_json(reports/s/'metrics.json')).get('wall', 0.0) for s in together}
+    together.sort(key=lambda s: -last[s])
+    with _threads(max(1, (os.cpu_count() or 1) // jobs)):
+        done = _in_processes(studies, together, reports, parameters, jobs)
     done.update({s: run(s) for s in only if s in ALONE})
     return [done[s] for s in only]
 
@@ -75,9 +102,12 @@ def reproduce(profile: str = 'quick',                  # smoke, quick or paper
     ("Run the chosen studies (all by default) under `profile`, each with the `extra` parameters it declares, "
      "holding the reports folder's lock; one status dict per study. `dry_run`: each loop once, into "
      "`reports/dry-run/`, with the estimate of the cold run (`write_estimate`); `dry_rows` caps its batches. "
-     "`jobs` > 1 runs that many studies at once (see `_run_all`).")
+     "`jobs` > 1 runs that many studies at once (see `_run_all`); their lines go to `_say` (standard output).")
     dry_run = check_bool('dry_run', dry_run)
     jobs = check_int('jobs', jobs, 1, 16)
+    if jobs > 1 and dry_run: raise ValueError("jobs must be 1 for a dry run: its estimate times each study alone")
+    if jobs > 1 and os.environ.get('ADVSTUDY_NPROC'):
+        raise ValueError("jobs must be 1 when each model trains on several processes (--nproc): they share the cores")
     if dry_rows is not None:
         if not dry_run: raise ValueError("dry_rows must be None unless dry_run is True (it caps a dry run's batches)")
         dry_rows = check_int('dry_rows', dry_rows, 1)
@@ -87,15 +117,16 @@ def reproduce(profile: str = 'quick',                  # smoke, quick or paper
     if device is not None: get_device(device)   # an unknown or unavailable device fails here, before any study runs
     studies = list_studies()
     if not studies: raise ValueError(f"nothing to run: the studies folder {studies_folder()} holds no study notebook")
-    only = list(only or studies)
+    only = list(dict.fromkeys(only or studies))   # each study once
     for s in only: check_choice('study', s, studies)
     extras = _study_extras(extra or {}, studies, only)
     reports = Path(reports or reports_dir())
     reports = check_reports(reports/DRY_RUN_FOLDER if dry_run else reports)   # a dry run never touches the reports
     params = {'profile': profile, 'dataset': dataset, 'device': device, 'seed': seed}
     with reports_lock(reports, log=log), dry_env(dry_run, dry_rows):   # each study's kernel inherits it
-        one = lambda s: run_study(s, studies[s], reports, {**params, **extras[s]}, log=log)
-        statuses = _run_all(one, only, reports, jobs=jobs, folder=studies_folder())
+        parameters = {s: {**params, **extras[s]} for s in only}
+        one = lambda s: run_study(s, studies[s], reports, parameters[s], log=log)
+        statuses = _run_all(one, studies, only, reports, parameters=parameters, jobs=jobs)
         if dry_run: write_estimate(reports, profile, statuses, log=log)
         else: write_index(reports, statuses, log=log)
     return statuses

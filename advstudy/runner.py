@@ -14,7 +14,7 @@ from .report import run_was_cold
 
 # %% auto #0
 __all__ = ['LOCK_NAME', 'STUDY_PARAMETERS', 'studies_folder', 'list_studies', 'ReportsBusy', 'check_reports', 'reports_lock',
-           'kernel_name', 'declared_parameters', 'check_study_notebook', 'run_study']
+           'kernel_name', 'declared_parameters', 'check_study_notebook', 'run_study', 'run_in_child']
 
 # %% ../nbs/16a_runner.ipynb #363d111a
 def studies_folder(folder: str | Path | None = None) -> Path:
@@ -334,3 +334,17 @@ def run_study(study: str,                            # its name: the report goes
      "returns a status dict.")
     reports = check_reports(reports)
     with reports_lock(reports, log=log): return _run(study, notebook, reports, parameters, log=log)
+
+def run_in_child(send,                 # the child's end of a pipe: the status goes back through it
+                 study: str,           # as for `run_study`
+                 notebook: Path,       # the study notebook
+                 reports: Path,        # the reports folder, whose lock the parent process holds
+                 parameters: dict,     # papermill parameters
+                ) -> None:
+    ("`run_study` in a process of its own, under the lock its parent holds (`advstudy reproduce --jobs`); the status "
+     "goes back through `send`, an interrupted run's too, once its temporary folder is removed. Its own process "
+     "group: a terminal's Ctrl-C reaches the parent, which passes it on once.")
+    if hasattr(os, 'setpgrp'): os.setpgrp()
+    try: status = _run(study, notebook, reports, parameters, log=_say)
+    except BaseException as e: status = {'study': study, 'ok': False, 'error': f"interrupted ({type(e).__name__})"}
+    send.send(status)

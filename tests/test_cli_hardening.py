@@ -124,6 +124,27 @@ def test_an_interrupted_run_cleans_up_and_releases_the_lock(tmp_path, sig, code)
     assert not [x.name for x in reports.iterdir() if x.name.startswith('.')]   # no temporary folder left
 
 
+
+@pytest.mark.parametrize('sig,code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=['SIGTERM', 'SIGINT'])
+def test_an_interrupted_jobs_run_stops_both_studies_and_releases_the_lock(tmp_path, sig, code):
+    "`--jobs 2`: each study in a process of its own; an interrupt stops both, removes their temporary folders, unlocks."
+    studies, reports = tmp_path/'studies', tmp_path/'reports'
+    for name in ('demo', 'other'):
+        (tmp_path/name).mkdir()
+        study(studies, waiting(tmp_path/name), name=name)
+    previous_report(reports)
+    p = start(['reproduce', '--profile', 'smoke', '--jobs', '2', '--reports', str(reports)], studies)
+    try:
+        wait_for(lambda: all((tmp_path/n/'started').exists() for n in ('demo', 'other')), p, 'both studies started')
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None: p.kill()
+    assert p.returncode == code, out + err
+    assert old_run(reports) == 'old' and not (reports/LOCK_NAME).exists(), out + err
+    assert not (reports/'other').exists(), out + err                        # neither finished
+    assert not [x.name for x in reports.iterdir() if x.name.startswith('.')], out + err   # no temporary folder
+
 # --- 5b: the reports path is checked up front ----------------------------------------------------------------------
 def unwritable(tmp_path):
     "A folder this user cannot write to: a read-only one, or (as root, who writes anyway) /sys; None if none."
