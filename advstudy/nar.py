@@ -7,7 +7,7 @@ Docs: https://advstudy.github.io/advstudy/nar.html.md"""
 # %% ../nbs/27_nar.ipynb #f8ab6369
 from __future__ import annotations
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.data import Dataset
 from torch.utils.flop_counter import FlopCounterMode
@@ -17,7 +17,7 @@ from .dryrun import loop
 # %% auto #0
 __all__ = ['OPS', 'GRANULARITIES', 'SEED_TABLE4', 'make_op', 'check_arch', 'NarBlock', 'NarResNet', 'count', 'count_arch',
            'seed_vector', 'SuperBlock', 'NarSupernet', 'child_state_dict', 'Controller', 'reinforce_step',
-           'SearchConfig', 'search', 'derive', 'child', 'replaced', 'matched_random']
+           'SearchConfig', 'search', 'derive', 'child', 'replaced', 'Matched', 'matched_random']
 
 # %% ../nbs/27_nar.ipynb #5cfcf9ea
 OPS = ('conv3x3', 'depthwise3x3', 'max3x3', 'avg3x3')   # the seed's operator codes 0, 1, 2, 3
@@ -331,26 +331,51 @@ def replaced(arch: Sequence[int]) -> list[int]:
     if not isinstance(arch, (list, tuple)): raise TypeError(f"arch must be a list of codes, got {type(arch).__name__}")
     return [i for i, a in enumerate(arch) if a != 0]
 
+class Matched(NamedTuple):
+    "What `matched_random` found, and how."
+    archs: list          # distinct architectures, none the one matched (fewer than asked only if none are left)
+    tolerance: float     # the MACs tolerance they all meet: the one asked, or a wider one where it found too few
+    drawn: str           # 'uniform', or 'uniform, then as many replaced positions' when uniform draws found too few
+
+def _same_count(arch: tuple, gen: torch.Generator) -> tuple:
+    "A random architecture with as many replaced positions as `arch`: positions and their operators drawn uniformly."
+    a = [0] * len(arch)
+    k = len(replaced(arch))
+    for p, op in zip(torch.randperm(len(arch), generator=gen)[:k].tolist(),
+                     torch.randint(1, len(OPS), (k,), generator=gen).tolist()):
+        a[p] = op
+    return tuple(a)
+
 def matched_random(arch: Sequence[int],       # the architecture whose cost the random ones match
                    granularity: str,          # 'block' or 'conv'
                    n: int,                    # how many random architectures
                    input_size: int = 28,      # the images' side the cost is counted at
                    in_channels: int = 1,      # their channels
                    width: float = 1.0,        # the space's channel multiplier
-                   tolerance: float = 0.1,    # |MACs / arch's MACs − 1| at most
+                   tolerance: float = 0.1,    # |MACs / arch's MACs − 1| at most, to begin with
                    seed: int = 0,             # the draws' seed
-                   max_draws: int = 5000,     # uniform draws at most before giving up
-                  ) -> list[list[int]]:       # n distinct architectures, none equal to `arch`
-    "`n` distinct uniformly drawn architectures whose MACs are within `tolerance` of `arch`'s."
-    arch, n = check_arch(arch, granularity), check_int('n', n, 0)
-    tolerance = check_float('tolerance', tolerance, 0.0)
+                   max_draws: int = 5000,     # draws at most per stage
+                  ) -> Matched:               # the architectures, the tolerance they meet, and how they were drawn
+    ("`n` distinct random architectures whose MACs are within `tolerance` of `arch`'s: drawn uniformly from the space; "
+     "where that finds too few (an architecture near the baseline, whose MACs few uniform draws match), drawn with as "
+     "many replaced positions as `arch`, the tolerance doubling until enough are found or it reaches 1. Never raises "
+     "for a hard draw: it returns what it found, and says how.")
+    arch, n = tuple(check_arch(arch, granularity)), check_int('n', n, 0)
+    tolerance, max_draws = check_float('tolerance', tolerance, 0.0), check_int('max_draws', max_draws, 1)
     macs = lambda a: count_arch(a, granularity, input_size, in_channels, width=width, imagenet_stem=False)['macs']
-    target, gen, found, draws = macs(arch), torch.Generator().manual_seed(check_int('seed', seed, 0)), [], 0
-    while len(found) < n:
-        if draws == check_int('max_draws', max_draws, 1):
-            raise ValueError(f"found {len(found)} of n={n} random architectures within tolerance={tolerance} of "
-                             f"{arch}'s MACs in {max_draws} draws: raise tolerance or max_draws")
-        draws += 1
+    target, gen, found = macs(arch), torch.Generator().manual_seed(check_int('seed', seed, 0)), []
+    near = lambda a, tol: a != arch and a not in found and abs(macs(a) / target - 1) <= tol
+    for _ in range(max_draws):
+        if len(found) == n: break
         a = tuple(torch.randint(len(OPS), (len(arch),), generator=gen).tolist())
-        if a != arch and a not in found and abs(macs(a) / target - 1) <= tolerance: found.append(a)
-    return [list(a) for a in found]
+        if near(a, tolerance): found.append(a)
+    if len(found) == n: return Matched([list(a) for a in found], tolerance, 'uniform')
+    tol = tolerance
+    while len(found) < n:
+        for _ in range(max_draws):
+            a = _same_count(arch, gen)
+            if near(a, tol): found.append(a)
+            if len(found) == n: break
+        if len(found) == n or tol >= 1.0: break
+        tol = min(1.0, max(2 * tol, 0.05))
+    return Matched([list(a) for a in found], tol, 'uniform, then as many replaced positions')

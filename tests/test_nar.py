@@ -44,7 +44,7 @@ def test_supernet_path_is_the_standalone_child():
 def test_matched_random_and_replaced():
     from advstudy.nar import matched_random, replaced
     arch = [0, 1, 0, 0, 2, 0, 0, 3]
-    near = matched_random(arch, 'block', 2, width=0.125, tolerance=0.15, seed=3)
+    near = matched_random(arch, 'block', 2, width=0.125, tolerance=0.15, seed=3).archs
     target = count(NarResNet(arch, 'block', in_channels=1, width=0.125, imagenet_stem=False), 28, 1)['macs']
     for a in near:
         m = count(NarResNet(a, 'block', in_channels=1, width=0.125, imagenet_stem=False), 28, 1)['macs']
