@@ -83,7 +83,7 @@ def _run_all(run: Callable[[str], dict], studies: dict, only: list, reports: Pat
     last = {s: _last_cold(_read_json(reports/s/'metrics.json')).get('wall', 0.0) for s in together}
     together.sort(key=lambda s: -last[s])
     with _threads(max(1, (os.cpu_count() or 1) // jobs)):
-        done = _in_processes(studies, together, reports, parameters, jobs)
+        done = _in_processes(studies, together, reports, parameters=parameters, jobs=jobs)
     done.update({s: run(s) for s in only if s in ALONE})
     return [done[s] for s in only]
 

@@ -8,6 +8,7 @@ Docs: https://advstudy.github.io/advstudy/runner.html.md"""
 from __future__ import annotations
 import contextlib, datetime, errno, json, os, shutil, socket, sys, tempfile, time, traceback
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 from .core import studies_dir, atomic_write
 from .report import run_was_cold
@@ -335,7 +336,7 @@ def run_study(study: str,                            # its name: the report goes
     reports = check_reports(reports)
     with reports_lock(reports, log=log): return _run(study, notebook, reports, parameters, log=log)
 
-def run_in_child(send,                 # the child's end of a pipe: the status goes back through it
+def run_in_child(send: Connection,     # the child's end of a pipe: the status goes back through it
                  study: str,           # as for `run_study`
                  notebook: Path,       # the study notebook
                  reports: Path,        # the reports folder, whose lock the parent process holds
