@@ -359,12 +359,19 @@ def matched_random(arch: Sequence[int],       # the architecture whose cost the 
     ("`n` distinct random architectures whose MACs are within `tolerance` of `arch`'s: drawn uniformly from the space; "
      "where that finds too few (an architecture near the baseline, whose MACs few uniform draws match), drawn with as "
      "many replaced positions as `arch`, the tolerance doubling until enough are found or it reaches 1. Never raises "
-     "for a hard draw: it returns what it found, and says how.")
+     "for a hard draw: it returns what it found, and says how. MACs add up over positions (the skips are fixed), so "
+     "each draw is priced from a table of every position's operators; each architecture kept is counted whole.")
     arch, n = tuple(check_arch(arch, granularity)), check_int('n', n, 0)
     tolerance, max_draws = check_float('tolerance', tolerance, 0.0), check_int('max_draws', max_draws, 1)
-    macs = lambda a: count_arch(a, granularity, input_size, in_channels, width=width, imagenet_stem=False)['macs']
+    count = lambda a: count_arch(a, granularity, input_size, in_channels, width=width, imagenet_stem=False)['macs']
+    L = len(arch)
+    base = count((0,) * L)
+    cost = {(p, o): count(tuple(o if i == p else 0 for i in range(L))) - base   # position p alone holding operator o
+            for p in range(L) for o in range(1, len(OPS))}
+    macs = lambda a: base + sum(cost[p, o] for p, o in enumerate(a) if o)
     target, gen, found = macs(arch), torch.Generator().manual_seed(check_int('seed', seed, 0)), []
-    near = lambda a, tol: a != arch and a not in found and abs(macs(a) / target - 1) <= tol
+    near = lambda a, tol: (a != arch and a not in found and abs(macs(a) / target - 1) <= tol
+                           and abs(count(a) / target - 1) <= tol)   # priced from the table, then counted whole
     for _ in range(max_draws):
         if len(found) == n: break
         a = tuple(torch.randint(len(OPS), (len(arch),), generator=gen).tolist())
