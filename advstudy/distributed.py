@@ -1,4 +1,4 @@
-"""The torchrun worker that runs `fit` in each rank, the 2 processes × 1 thread benchmark, and the independent-jobs one.
+"""The torchrun worker that runs `fit` in each rank, and the data-parallel and independent-jobs benchmarks.
 
 Docs: https://advstudy.github.io/advstudy/distributed.html.md"""
 

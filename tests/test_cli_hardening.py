@@ -108,21 +108,26 @@ def test_the_lock_is_released_when_a_study_fails(tmp_path):
     assert not (reports/LOCK_NAME).exists() and (reports/'index.md').exists()
 
 
-@pytest.mark.parametrize('sig,code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=['SIGTERM', 'SIGINT'])
-def test_an_interrupted_run_cleans_up_and_releases_the_lock(tmp_path, sig, code):
-    studies, reports = study(tmp_path/'studies', waiting(tmp_path)), tmp_path/'reports'
-    previous_report(reports)
-    p = start(['reproduce', '--profile', 'smoke', '--reports', str(reports)], studies)
+def interrupted(args, studies, sig, flags):
+    "A smoke `reproduce` with `args`, sent `sig` once every study's `flags` file exists: (process, stdout, stderr)."
+    p = start(['reproduce', '--profile', 'smoke', *args], studies)
     try:
-        wait_for(lambda: (tmp_path/'started').exists(), p, 'the study started')
+        wait_for(lambda: all(f.exists() for f in flags), p, 'the studies started')
         p.send_signal(sig)
         out, err = p.communicate(timeout=120)
     finally:
         if p.poll() is None: p.kill()
+    return p, out, err
+
+
+@pytest.mark.parametrize('sig,code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=['SIGTERM', 'SIGINT'])
+def test_an_interrupted_run_cleans_up_and_releases_the_lock(tmp_path, sig, code):
+    studies, reports = study(tmp_path/'studies', waiting(tmp_path)), tmp_path/'reports'
+    previous_report(reports)
+    p, out, err = interrupted(['--reports', str(reports)], studies, sig, [tmp_path/'started'])
     assert p.returncode == code, out + err
     assert old_run(reports) == 'old' and not (reports/LOCK_NAME).exists(), out + err
     assert not [x.name for x in reports.iterdir() if x.name.startswith('.')]   # no temporary folder left
-
 
 
 @pytest.mark.parametrize('sig,code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=['SIGTERM', 'SIGINT'])
@@ -133,13 +138,8 @@ def test_an_interrupted_jobs_run_stops_both_studies_and_releases_the_lock(tmp_pa
         (tmp_path/name).mkdir()
         study(studies, waiting(tmp_path/name), name=name)
     previous_report(reports)
-    p = start(['reproduce', '--profile', 'smoke', '--jobs', '2', '--reports', str(reports)], studies)
-    try:
-        wait_for(lambda: all((tmp_path/n/'started').exists() for n in ('demo', 'other')), p, 'both studies started')
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None: p.kill()
+    started = [tmp_path/n/'started' for n in ('demo', 'other')]
+    p, out, err = interrupted(['--jobs', '2', '--reports', str(reports)], studies, sig, started)
     assert p.returncode == code, out + err
     assert old_run(reports) == 'old' and not (reports/LOCK_NAME).exists(), out + err
     assert not (reports/'other').exists(), out + err                        # neither finished
