@@ -6,6 +6,8 @@ Docs: https://advstudy.github.io/advstudy/attribution.html.md"""
 
 # %% ../nbs/19_attribution.ipynb #49af8d3d
 from __future__ import annotations
+from functools import partial
+from typing import NamedTuple
 import torch, torch.nn as nn
 from captum.attr import LayerGradCam, LayerAttribution, Occlusion
 from torchvision.transforms.v2.functional import gaussian_blur
@@ -13,8 +15,8 @@ from .core import check_float, check_int, frozen
 from .attacks.base import check_images, check_labels
 
 # %% auto #0
-__all__ = ['OCCLUSION_FORWARD', 'normalize_maps', 'gradcam', 'occlusion_batch', 'occlusion', 'ssd', 'occlusion_stability', 'blur',
-           'gradcam_stability']
+__all__ = ['OCCLUSION_FORWARD', 'normalize_maps', 'constant_maps', 'gradcam', 'occlusion_batch', 'occlusion', 'ssd', 'Stability',
+           'occlusion_stability', 'blur', 'gradcam_stability', 'layer_at_resolution']
 
 # %% ../nbs/19_attribution.ipynb #f50fa21c
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
@@ -24,6 +26,17 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.flatten(1)
     lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
     return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(maps)
+
+def constant_maps(maps: torch.Tensor,  # (N, ...) maps, before normalization
+                  tol: float = 1e-6,   # relative tolerance: a map is constant if max − min ≤ tol · max |value|
+                 ) -> torch.Tensor:    # (N,) bool, True for a constant map
+    "Which maps of `maps` are constant: their span is at most `tol` times their largest magnitude (all-zero maps too)."
+    if not isinstance(maps, torch.Tensor) or maps.ndim < 2:
+        raise ValueError("maps must be an (N, ...) tensor with one map per image")
+    tol = check_float('tol', tol, 0)
+    flat = maps.flatten(1)
+    span = flat.max(1).values - flat.min(1).values
+    return span <= tol * flat.abs().max(1).values
 
 def _targets(model, images, target) -> torch.Tensor:
     "`target` checked against the model's classes, or the predicted classes when it is None."
@@ -37,6 +50,7 @@ def gradcam(model: nn.Module,            # a classifier of [0, 1] images
             images: torch.Tensor,        # (N, C, H, W) in [0, 1]
             target: int | torch.Tensor | None = None,  # the class explained: an int, (N,) labels, None: the predicted
             layer: nn.Module | None = None,   # the layer attributed to (default: `model.gradcam_layer`)
+            normalize: bool = True,      # False: the raw maps (after Grad-CAM's ReLU and the upsampling)
            ) -> torch.Tensor:
     "Grad-CAM maps (N, H, W) in [0, 1], by Captum's `LayerGradCam`, bilinearly upsampled to the images' size."
     check_images(images)
@@ -46,8 +60,8 @@ def gradcam(model: nn.Module,            # a classifier of [0, 1] images
     with frozen(model):
         target = _targets(model, images, target)
         maps = LayerGradCam(model, layer).attribute(images, target=target, relu_attributions=True)
-    maps = LayerAttribution.interpolate(maps, tuple(images.shape[-2:]), interpolate_mode='bilinear')
-    return normalize_maps(maps.sum(1).detach())
+    maps = LayerAttribution.interpolate(maps, tuple(images.shape[-2:]), interpolate_mode='bilinear').sum(1).detach()
+    return normalize_maps(maps) if normalize else maps
 
 # %% ../nbs/19_attribution.ipynb #0fa4370a
 OCCLUSION_FORWARD = 256   # occluded images per forward pass the default ppe aims at (measured above)
@@ -63,6 +77,7 @@ def occlusion(model: nn.Module,          # a classifier of [0, 1] images
               stride: int = 2,           # the patch's step in pixels
               baseline: float = 0.5,     # the patch's grey value, in [0, 1] pixel space
               perturbations_per_eval: int | None = None,   # copies of each image per pass (None: occlusion_batch)
+              normalize: bool = True,    # False: the raw maps (the score's drop, summed over channels)
              ) -> torch.Tensor:
     "Occlusion maps (N, H, W) in [0, 1], by Captum's `Occlusion`, summed over channels."
     check_images(images)
@@ -78,7 +93,8 @@ def occlusion(model: nn.Module,          # a classifier of [0, 1] images
         maps = Occlusion(model).attribute(images, sliding_window_shapes=(c, window, window),
                                           strides=(c, stride, stride), baselines=baseline, target=target,
                                           perturbations_per_eval=perturbations_per_eval)
-    return normalize_maps(maps.sum(1).detach())
+    maps = maps.sum(1).detach()
+    return normalize_maps(maps) if normalize else maps
 
 # %% ../nbs/19_attribution.ipynb #9a7a8522
 def ssd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -88,12 +104,21 @@ def ssd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
                          f"{getattr(b, 'shape', b)}")
     return (a - b).pow(2).flatten(1).sum(1)
 
+class Stability(NamedTuple):
+    "A stability protocol's result per image."
+    ssd: torch.Tensor        # (N,) SSD between the two normalized maps
+    constant: torch.Tensor   # (N,) bool: either map was constant before normalization (`constant_maps`)
+
+def _stability(a: torch.Tensor, b: torch.Tensor, tol: float) -> Stability:
+    "The SSD of raw maps `a` and `b` once normalized, and which pairs hold a constant map."
+    return Stability(ssd(normalize_maps(a), normalize_maps(b)), constant_maps(a, tol) | constant_maps(b, tol))
+
 def occlusion_stability(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor | None = None,
-                        stride: int = 2) -> torch.Tensor:
+                        stride: int = 2, tol: float = 1e-6) -> Stability:
     "Per-image SSD between occlusion maps with 4×4 and with 2×2 patches (both at `stride`), for the predicted class."
     target = _targets(model, images, target)
-    return ssd(occlusion(model, images, target, window=4, stride=stride),
-               occlusion(model, images, target, window=2, stride=stride))
+    return _stability(occlusion(model, images, target, window=4, stride=stride, normalize=False),
+                      occlusion(model, images, target, window=2, stride=stride, normalize=False), tol)
 
 def blur(images: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
     "`images` blurred by a Gaussian of `sigma` pixels (torchvision's `gaussian_blur`, a 3×3 kernel: ±3σ at σ = 0.5)."
@@ -101,7 +126,35 @@ def blur(images: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
     return gaussian_blur(check_images(images), kernel_size=[3, 3], sigma=[sigma, sigma])
 
 def gradcam_stability(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor | None = None,
-                      sigma: float = 0.5, layer: nn.Module | None = None) -> torch.Tensor:
+                      sigma: float = 0.5, layer: nn.Module | None = None, tol: float = 1e-6) -> Stability:
     "Per-image SSD between the Grad-CAM of the images and of the images blurred by a Gaussian of `sigma` (3×3 kernel)."
     target = _targets(model, images, target)
-    return ssd(gradcam(model, images, target, layer=layer), gradcam(model, blur(images, sigma), target, layer=layer))
+    return _stability(gradcam(model, images, target, layer=layer, normalize=False),
+                      gradcam(model, blur(images, sigma), target, layer=layer, normalize=False), tol)
+
+# %% ../nbs/19_attribution.ipynb #7ad73668
+def _finished(done: list, name: str, module: nn.Module, args: tuple, out: object) -> None:
+    "A forward hook's record: the module's name and its output's shape, in the order the modules finish."
+    done.append((name, tuple(out.shape) if isinstance(out, torch.Tensor) else ()))
+
+def layer_at_resolution(model: nn.Module,      # a classifier of [0, 1] images
+                        images: torch.Tensor,  # (N, C, H, W) images of the size the maps are for (one is run)
+                        min_side: int = 7,     # the smallest side, in cells, of the layer's feature map
+                       ) -> str:               # the module's name in `model.named_modules()`
+    "The deepest module of `model` whose output is a feature map of at least `min_side`×`min_side` on `images`."
+    check_images(images)
+    min_side = check_int('min_side', min_side, 1)
+    done = []
+    handles = [m.register_forward_hook(partial(_finished, done, n)) for n, m in model.named_modules() if n]
+    try:
+        with torch.no_grad(), frozen(model): model(images[:1])
+    finally:
+        for h in handles: h.remove()
+    calls = {}
+    for name, _ in done: calls[name] = calls.get(name, 0) + 1
+    fits = [n for n, shape in done if len(shape) == 4 and min(shape[-2:]) >= min_side and calls[n] == 1]
+    if not fits:
+        largest = max((min(s[-2:]) for _, s in done if len(s) == 4), default=0)
+        raise ValueError(f"min_side must be at most {largest}, the side of the model's largest feature map, "
+                         f"got {min_side}")
+    return fits[-1]

@@ -94,22 +94,34 @@ def test_coam_report(smoke):
 
 def test_regularization_report(smoke):
     rep = smoke[0]/'r1'/'regularization'
-    for name in ('fig1_sparsity', 'table1', 'table1_per_seed', 'table1_before_retraining', 'table2', 'table2_per_seed',
-                 'claims'):
+    for name in ('fig1_sparsity', 'lambda_sweep', 'table1', 'table1_per_seed', 'table1_before_retraining',
+                 'literal_collapse', 'gradcam_layers', 'table2', 'table2_constant_maps', 'table2_per_seed', 'claims'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
     for name in ('fig1_sparsity', 'fig2_grid', 'fig3_vgg_training', 'fig4_sliding_patch', 'fig5_gradcam'):
         assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
-    per_seed = pd.read_csv(rep/'table1_per_seed.csv')   # 2 seeds × 3 architectures × 4 regularizers × 2 stages
-    assert len(per_seed) == 48 and set(per_seed['stage']) == {'trained', 'retrained'}
-    assert per_seed[['clean', 'DeepFool', 'FGSM', 'PGD']].apply(lambda c: c.between(0, 100)).all().all()
-    t1 = pd.read_csv(rep/'table1.csv')
-    assert len(t1) == 12 and list(t1['paper PGD'][:4]) == [18.0, 28.4, 13.2, 38.2]
+    picked = json.loads((rep/'metrics.json').read_text())['metrics']['picked_lambda']
+    sweep = pd.read_csv(rep/'lambda_sweep.csv')            # Base and 3 regularizers × the smoke profile's 2 λ
+    assert len(sweep) == 7 and sweep['picked'].sum() == 3
+    assert {r: lam for r, lam, chosen in zip(sweep.regularizer, sweep['λ'], sweep['picked']) if chosen} == picked
+    methods = 1 + 3 + sum(lam != 0.01 for lam in picked.values())   # Base, literal λ, the tuned λ not already there
+    per_seed = pd.read_csv(rep/'table1_per_seed.csv')     # 2 seeds × 3 architectures × methods × 2 stages
+    assert len(per_seed) == 2 * 3 * methods * 2 and set(per_seed['stage']) == {'trained', 'retrained'}
+    cols = ['clean', 'DeepFool', 'FGSM', 'PGD']
+    assert per_seed[cols].apply(lambda c: c.between(0, 100)).all().all()
+    retrained = per_seed[per_seed.stage == 'retrained']
+    assert retrained[['white-box FGSM', 'white-box PGD']].apply(lambda c: c.between(0, 100)).all().all()
+    assert (retrained['DeepFool L2'] >= 0).all()
+    t1 = pd.read_csv(rep/'table1.csv')                     # 2 arms × 3 architectures × 4 regularizers
+    assert len(t1) == 24 and set(t1['arm']) == {'literal', 'tuned'}
+    assert list(t1['paper PGD (transfer)'][:4]) == [18.0, 28.4, 13.2, 38.2]
     t2 = pd.read_csv(rep/'table2.csv')
     assert set(t2['method']) == {'sliding patch', 'Grad-CAM'} and 'all architectures' in set(t2['model'])
     ssd = pd.read_csv(rep/'table2_per_seed.csv')
     assert (ssd['ssd'] >= 0).all() and (ssd['ssd'] <= 28 * 28).all()   # maps in [0, 1]: at most one per pixel
+    shares = pd.read_csv(rep/'table2_constant_maps.csv')['constant maps (%)']
+    assert shares.between(0, 100).all()
     claims = pd.read_csv(rep/'claims.csv')
-    assert len(claims) == 7 and set(claims['verdict']) <= set(VERDICTS)
+    assert len(claims) == 9 and set(claims['verdict']) <= set(VERDICTS)
 
 
 def test_advprop_report(smoke):
@@ -203,5 +215,5 @@ def test_regularization_runs_on_generated_cifar10(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rep = tmp_path/'reports'/'regularization'
     t2 = pd.read_csv(rep/'table2_per_seed.csv')
-    assert (t2['ssd'] <= 32 * 32).all() and len(pd.read_csv(rep/'claims.csv')) == 7
+    assert (t2['ssd'] <= 32 * 32).all() and len(pd.read_csv(rep/'claims.csv')) == 9
     assert json.loads((rep/'metrics.json').read_text())['config']['dataset'] == 'cifar10'

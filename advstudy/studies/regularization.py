@@ -10,17 +10,21 @@ from dataclasses import dataclass, replace
 from functools import partial
 import numpy as np, pandas as pd, torch
 from torch import nn
-from ..train import TrainConfig, Hook
-from ..regularize import Regularized, activity_ratio
-from ..data import ImageSet
-from ..evaluate import evaluate
-from ..attribution import occlusion_stability, gradcam_stability
-from ..attacks import DeepFool, FGSM, PGD
+from ..core import check_float
+from ..train import TrainConfig, Hook, checkpoint_path
+from ..regularize import Regularized, activity_ratio, weight_penalty, layer_of
+from ..data import ImageSet, append_images
+from ..evaluate import evaluate, accuracy
+from ..attribution import occlusion_stability, gradcam_stability, layer_at_resolution
+from ..attacks import DeepFool, FGSM, PGD, deepfool
 from ..dryrun import dry_run, counted
+from ..study import Study, Trained
 
 # %% auto #0
 __all__ = ['QUICK', 'BUDGETS', 'REGULARIZERS', 'ATTACKS', 'LABELS', 'RegularizationBudget', 'hook', 'make_attacks',
-           'train_config', 'grid_setup', 'sparsity_setup', 'attack_settings', 'sparsity', 'attribution_ssd', 'per_seed']
+           'train_config', 'grid_setup', 'sweep_methods', 'pick_lambda', 'arms', 'grid_methods', 'sparsity_setup',
+           'attack_settings', 'sparsity', 'ssd_settings', 'attribution_ssd', 'per_seed', 'paired_means', 'deepfool_l2',
+           'whitebox', 'overfit', 'early_share', 'penalty_share', 'table1_cell']
 
 # %% ../../nbs/23_studies_regularization.ipynb #f6054bfa
 @dataclass(frozen=True)
@@ -28,36 +32,42 @@ class RegularizationBudget:
     "What the regularization study spends under one profile."
     models: tuple = ('resnet18', 'mobilenet_v1', 'vgg16_bn')   # the grid (seed: ResNet-50, MobileNet, VGG16)
     width: float = 0.125            # their channel multiplier (paper: 1)
-    train_images: int = 4000        # class-balanced training images (0: the whole training split)
+    train_images: int = 3000        # class-balanced training images (0: the whole training split)
     epochs: int = 3                 # training epochs (Adam, constant rate; the seed gives none)
     retrain_epochs: int = 1         # epochs on the augmented set, starting from the trained weights
     lr: float = 1e-3                # Adam's learning rate (Keras's default)
     batch_size: int = 64            # training batch
     factor: float = 0.01            # λ of the kernel penalties (the seed's 0.01; Elastic Net: 0.01 for each)
-    craft_images: int = 500         # training images whose adversarial copies (one per attack) join the retraining set
+    craft_images: int = 300         # training images whose adversarial copies (one per attack) join the retraining set
     test_images: int = 500          # attacked test images (the seed's Table 1 moves in steps of 0.2%: 500 images)
     eps: float = 0.1                # FGSM's and PGD's L∞ radius in [0, 1] pixels (paper, CIFAR-10: 8/255)
     alpha: float = 0.02             # PGD's step (paper: 2/255)
     steps: int = 10                 # PGD's iterations
     deepfool_steps: int = 50        # DeepFool's iterations at most (L2, overshoot 0.02)
     deepfool_candidates: int = 4    # classes DeepFool weighs, the label included (paper: all 10)
-    ssd_images: int = 100           # test images per model and seed in the attribution table (the seed: 1,000)
+    ssd_images: int = 60            # test images per model and seed in the attribution table (the paper: 1,000)
     sparsity_lambdas: tuple = (0.0, 1e-7, 1e-6, 1e-5, 1e-4)   # Fig. 1's λ of Eq. 5 (the seed's)
     sparsity_epochs: int = 3        # the single-layer CNN's training epochs
     sparsity_margin: float = 2.0    # claim 1's and 7's accuracy margin, in points: "within 2 points of"
+    lambdas: tuple = (1e-5, 1e-4, 1e-3, 1e-2)   # the tuned arm's λ sweep, per regularizer (Elastic Net: λ for each)
+    pick_margin: float = 2.0        # the pick rule: the largest λ within this many points of Base's validation accuracy
+    sweep_model: str = 'resnet18'   # the architecture the sweep trains, on the first seed
+    gradcam_side: int = 7           # Table 2's Grad-CAM layer: the deepest whose feature map is at least this wide
+    constant_tol: float = 1e-6      # a map is constant if max − min ≤ this × its largest magnitude (left out of SSDs)
     seeds: tuple = (0, 1, 2)        # training seeds; every table is mean ± std over them (paper: 3)
-    minutes: float = 25             # wall-time budget on the reference machine (a 2-core CPU; paper: a GPU)
+    minutes: float = 40             # wall-time budget on the reference machine (a 2-core CPU; paper: a GPU)
 
 QUICK = RegularizationBudget()
 BUDGETS = {
     'smoke': replace(QUICK, models=('resnet18', 'mobilenet_v1', 'vgg16_bn'), width=0.0625, train_images=400, epochs=1,
                      craft_images=40, test_images=60, steps=3, deepfool_steps=5, ssd_images=8,
-                     sparsity_lambdas=(0.0, 1e-5), sparsity_epochs=1, seeds=(0, 1), minutes=3),
+                     sparsity_lambdas=(0.0, 1e-5), sparsity_epochs=1, seeds=(0, 1), lambdas=(1e-4, 1e-2),
+                     gradcam_side=4, minutes=3),
     'quick': QUICK,
     'paper': replace(QUICK, models=('resnet50', 'mobilenet_v1', 'vgg16'), width=1.0, train_images=0, epochs=30,
                      retrain_epochs=10, batch_size=128, craft_images=10000, test_images=1000, eps=8/255,
                      alpha=2/255, deepfool_candidates=10, ssd_images=1000, sparsity_epochs=10, seeds=(0, 1, 2),
-                     minutes=600),
+                     sweep_model='resnet50', minutes=600),
 }
 
 # %% ../../nbs/23_studies_regularization.ipynb #d55b2c24
@@ -66,9 +76,9 @@ ATTACKS = ('DeepFool', 'FGSM', 'PGD')                  # its columns
 LABELS = {'resnet18': 'ResNet-18', 'resnet50': 'ResNet-50', 'mobilenet_v1': 'MobileNet v1', 'vgg16': 'VGG-16',
           'vgg16_bn': 'VGG-16 (BN)'}
 
-def hook(regularizer: str, budget: RegularizationBudget) -> Hook:
-    "The training hook of one of `REGULARIZERS`: clean training, with the kernel penalty at the budget's factor."
-    f = budget.factor
+def hook(regularizer: str, budget: RegularizationBudget, lam: float | None = None) -> Hook:
+    "The training hook of one of `REGULARIZERS`: clean training, with its kernel penalty at `lam` (None: `factor`)."
+    f = budget.factor if lam is None else check_float('lam', lam, 0, lo_open=True)
     penalties = {'Base': {}, 'L1': {'l1': f}, 'L2': {'l2': f}, 'Elastic Net': {'l1': f, 'l2': f}}
     if regularizer not in penalties:
         raise ValueError(f"regularizer must be one of {list(penalties)}, got {regularizer!r}")
@@ -92,10 +102,39 @@ def train_config(model: str, budget: RegularizationBudget, seed: int = 0, init: 
 def grid_setup(budget: RegularizationBudget,  # the profile's budget
                seed: int,                     # the training seed
                model: str,                    # the architecture
-               method: str,                   # one of `REGULARIZERS`
+               method: tuple,                 # (one of `REGULARIZERS`, its λ; Base: 0)
               ) -> tuple:                     # (TrainConfig, Hook)
-    "How one cell of Table 1's grid trains: `model` from scratch with `method`'s kernel penalty."
-    return train_config(model, budget, seed=seed), hook(method, budget)
+    "How one cell of Table 1's grid (or of the λ sweep) trains: `model` from scratch with `method`'s kernel penalty."
+    if not isinstance(method, tuple) or len(method) != 2:
+        raise ValueError(f"method must be a (regularizer, λ) pair, e.g. ('L1', 0.01), got {method!r}")
+    regularizer, lam = method
+    return train_config(model, budget, seed=seed), hook(regularizer, budget, lam or None)
+
+def sweep_methods(budget: RegularizationBudget) -> list:   # [(regularizer, λ)], Base first
+    "The λ sweep's methods: Base, then every regularizer at every λ of `budget.lambdas`."
+    return [('Base', 0.0), *((r, lam) for r in REGULARIZERS[1:] for lam in budget.lambdas)]
+
+def pick_lambda(val_acc: dict,     # λ -> validation accuracy (%) of one regularizer in the sweep
+                base_acc: float,   # Base's validation accuracy (%): same architecture, seed and split
+                margin: float,     # points of accuracy the pick may lose against Base
+               ) -> float:         # the picked λ
+    "The tuned arm's rule: the largest λ within `margin` points of Base's validation accuracy (none: the smallest λ)."
+    if not isinstance(val_acc, dict) or not val_acc: raise ValueError("val_acc must be a non-empty dict λ -> accuracy")
+    margin = check_float('margin', margin, 0)
+    within = [lam for lam, acc in val_acc.items() if acc >= base_acc - margin]
+    return max(within) if within else min(val_acc)
+
+def arms(budget: RegularizationBudget,  # the profile's budget
+         picked: dict,                  # regularizer -> its tuned λ (`pick_lambda`)
+        ) -> dict:                      # arm -> [(regularizer, λ)], Base (λ 0) in both
+    "The study's two arms: 'literal' at the paper's λ (`factor`) and 'tuned' at the picked λ, sharing Base."
+    base = ('Base', 0.0)
+    return {'literal': [base, *((r, budget.factor) for r in REGULARIZERS[1:])],
+            'tuned': [base, *((r, picked[r]) for r in REGULARIZERS[1:])]}
+
+def grid_methods(arms_: dict) -> list:   # every (regularizer, λ) of the arms, once, in order
+    "The methods the grid trains for `arms_`: a λ both arms share is trained once."
+    return list(dict.fromkeys(m for ms in arms_.values() for m in ms))
 
 def sparsity_setup(budget: RegularizationBudget,  # the profile's budget
                    seed: int,                     # the training seed
@@ -117,14 +156,24 @@ def sparsity(model: nn.Module,  # the single-layer CNN
     return {'acc': evaluate(model, test, device=device)['clean_acc'],
             'density': activity_ratio(model, test.batch(range(len(test)))[0].to(device), 'net.hidden')}
 
+def ssd_settings(budget: RegularizationBudget) -> dict:   # the settings that key Table 2's SSDs
+    "The attribution settings, as Table 2's SSDs are keyed."
+    return {'gradcam_side': budget.gradcam_side, 'constant_tol': budget.constant_tol}
+
 def attribution_ssd(model: nn.Module,        # the model
                     images: torch.Tensor,    # the images, on its device
-                   ) -> dict:                # 'sliding patch' and 'Grad-CAM' -> SSD per image
-    "Table 2's SSDs per image: occlusion at 4×4 against 2×2 patches, Grad-CAM of the image against its blur."
+                    budget: RegularizationBudget,  # its Grad-CAM resolution and constant-map tolerance
+                   ) -> dict:                # per method: SSD and 'constant' flags per image; the Grad-CAM layer
+    ("Table 2's SSDs per image: occlusion at 4×4 against 2×2 patches, Grad-CAM (at the deepest layer at least "
+     "`gradcam_side` wide) of the image against its blur; with each pair's constant-map flag.")
     n = min(len(images), 1) if dry_run() else len(images)   # a dry run: one image (occlusion: ~500 passes each)
+    name = layer_at_resolution(model, images, budget.gradcam_side)
+    tol = budget.constant_tol
     with counted('attribution images', len(images) / max(n, 1)):   # standing for all of them
-        return {'sliding patch': occlusion_stability(model, images[:n]).tolist(),
-                'Grad-CAM': gradcam_stability(model, images[:n]).tolist()}
+        occ = occlusion_stability(model, images[:n], tol=tol)
+        cam = gradcam_stability(model, images[:n], layer=layer_of(model, name), tol=tol)
+    return {'sliding patch': occ.ssd.tolist(), 'sliding patch constant': occ.constant.tolist(),
+            'Grad-CAM': cam.ssd.tolist(), 'Grad-CAM constant': cam.constant.tolist(), 'gradcam_layer': name}
 
 def per_seed(df: pd.DataFrame,  # one row per measurement, with a 'seed' column
              col: str,          # the column averaged
@@ -134,3 +183,100 @@ def per_seed(df: pd.DataFrame,  # one row per measurement, with a 'seed' column
     "One value per seed: the mean of `col` over the rows of `df` whose columns equal `eq`'s values."
     rows = np.logical_and.reduce([df[k] == v for k, v in eq.items()])
     return [df[rows & (df.seed == s)][col].mean() for s in seeds]
+
+def paired_means(df: pd.DataFrame,  # one row per image: 'seed', 'image', 'constant', `col`, `by` and the `eq` columns
+                 col: str,          # the value averaged (an SSD)
+                 seeds: tuple,      # the seeds, in order
+                 sides: tuple,      # the two values of column `by` compared
+                 by: str = 'regularizer',  # the column that tells the sides apart
+                 **eq: object,      # column -> the value its rows must have
+                ) -> tuple:         # (one mean per seed for sides[0], the same for sides[1])
+    "Per seed, each side's mean of `col` over the images where neither side's map was constant (paired images)."
+    rows = df[np.logical_and.reduce([df[k] == v for k, v in eq.items()])] if eq else df
+    out = ([], [])
+    for s in seeds:
+        one = rows[rows.seed == s]
+        a, b = (one[one[by] == side].set_index('image') for side in sides)
+        keep = ~(a.constant | b.constant)        # aligned on the image
+        out[0].append(a[col][keep].mean())
+        out[1].append(b[col][keep].mean())
+    return out
+
+# %% ../../nbs/23_studies_regularization.ipynb #7eab7ecf
+def deepfool_l2(model: nn.Module,            # a classifier of [0, 1] images
+                images: torch.Tensor,        # (N, C, H, W) in [0, 1], on the model's device
+                labels: torch.Tensor,        # (N,) true classes
+                budget: RegularizationBudget,   # DeepFool's steps and candidate classes
+               ) -> torch.Tensor:            # (N,) L2 norms; 0 where already wrong, inf where DeepFool failed
+    "The L2 norm of DeepFool's minimal perturbation per image, with the budget's steps and candidates."
+    _, info = deepfool(model, images, labels, steps=budget.deepfool_steps, candidates=budget.deepfool_candidates,
+                       return_info=True)
+    return torch.where(info['success'], info['l2'], torch.full_like(info['l2'], float('inf'))).cpu()
+
+def whitebox(model: nn.Module,           # the (retrained) model attacked
+             test: ImageSet,             # the test images
+             budget: RegularizationBudget,  # the attacks' settings
+             seed: int,                  # PGD's target draw
+             device: torch.device | None = None,  # where it computes
+            ) -> dict:                   # 'FGSM', 'PGD': accuracy (%); 'DeepFool L2': L2 per image
+    "The white-box columns of one model: FGSM and targeted PGD accuracy against it, and DeepFool's L2 per image."
+    atk = make_attacks(model, budget, seed=seed)
+    out = {a: 100 * evaluate(model, test, attack=atk[a], device=device)['adv_acc'] for a in ('FGSM', 'PGD')}
+    x, y = test.batch(range(len(test)))
+    dev = next(model.parameters()).device
+    out['DeepFool L2'] = deepfool_l2(model, x.to(dev), y.to(dev), budget).tolist()
+    return out
+
+def overfit(history: list) -> float:   # ≥ 0; 0 when the last validation loss is the lowest
+    "Fig. 3(d)'s overfitting: the last epoch's validation loss minus the lowest over the epochs."
+    losses = [r['val_loss'] for r in history if 'val_loss' in r]
+    if len(losses) != len(history) or not losses: raise ValueError("history must have a val_loss in every epoch")
+    return losses[-1] - min(losses)
+
+def early_share(history: list) -> float:   # in (0, ∞); lower: slower convergence
+    "The speed of convergence: the first epoch's training accuracy as a share of the last epoch's."
+    if not history: raise ValueError("history must hold at least one epoch")
+    return history[0]['train_acc'] / max(history[-1]['train_acc'], 1e-12)
+
+def penalty_share(model: nn.Module, h: Hook, history: list) -> float:   # in [0, 1]; 0 without a kernel penalty
+    "The kernel penalty of `model`'s final weights as a share of its last epoch's training loss (which includes it)."
+    if not isinstance(h, Regularized) or not (h.l1 or h.l2): return 0.0
+    with torch.no_grad(): penalty = weight_penalty(model, h.l1, h.l2).item()
+    return penalty / history[-1]['loss']
+
+# %% ../../nbs/23_studies_regularization.ipynb #b9b7eb79
+def table1_cell(st: Study,                     # the study: caches, device, report
+                t: Trained,                    # the trained model of the cell
+                budget: RegularizationBudget,  # the attacks' and retraining's settings
+                *,
+                arch: str,                     # its architecture
+                method: tuple,                 # (regularizer, λ)
+                seed: int,                     # its training seed
+                data: dict,                    # 'train', 'val', 'test', 'craft': the study's image sets
+               ) -> list:                      # two rows: 'trained' and 'retrained'
+    "Table 1 for one trained model: craft, retrain on the augmented set, score both (transfer and white-box)."
+    settings = attack_settings(budget)
+    adv_train = st.craft('crafted train', make_attacks(t.model, budget, seed=seed), t.checkpoint, data['craft'],
+                         settings=settings, seed=seed)
+    adv_test = st.craft('crafted test', make_attacks(t.model, budget, seed=seed), t.checkpoint, data['test'],
+                        settings=settings, seed=seed)
+    aug = append_images(data['train'], torch.cat([adv_train[a]['images'] for a in ATTACKS]),
+                        torch.cat([adv_train[a]['labels'] for a in ATTACKS]))
+    cfg = train_config(arch, budget, seed=seed, init=str(t.checkpoint))   # retrain from the trained weights
+    h = grid_setup(budget, seed, arch, method)[1]
+    net, _, _ = st.train(cfg, aug, hook=h, val_ds=data['val'], progress=False)
+    measure = partial(whitebox, net, data['test'], budget, seed=seed, device=st.device)
+    wb = st.measure('white-box', checkpoint_path(cfg, aug, h), data['test'], measure, settings=settings, seed=seed)
+    regularizer, lam = method
+    rows = []
+    for stage, m in (('trained', t.model), ('retrained', net)):
+        rec = {'seed': seed, 'model': LABELS.get(arch, arch), 'regularizer': regularizer, 'λ': lam, 'stage': stage,
+               'clean': 100 * evaluate(m, data['test'], device=st.device)['clean_acc']}
+        for a in ATTACKS:
+            rec[a] = 100 * accuracy(m, adv_test[a]['images'], adv_test[a]['labels'], device=st.device)
+        rows.append(rec)
+    rows[0].update({'penalty share': penalty_share(t.model, h, t.history), 'overfit': overfit(t.history),
+                    'early share': early_share(t.history)})
+    rows[1].update({'white-box FGSM': wb['FGSM'], 'white-box PGD': wb['PGD'],
+                    'DeepFool L2': float(np.median(wb['DeepFool L2']))})
+    return rows
