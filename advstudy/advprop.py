@@ -9,13 +9,13 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import check_float, check_int, check_bool
+from .core import check_float, check_int, check_bool, check_choice
 from .layers import aux_bn
 from .train import Hook
 from .attacks.gradient import pgd
 
 # %% auto #0
-__all__ = ['AdvPropHook', 'fgsm_objective_hook']
+__all__ = ['AdvPropHook', 'fgsm_objective_hook', 'CleanTwiceHook']
 
 # %% ../nbs/24_advprop.ipynb #e60b2bb0
 @dataclass
@@ -29,6 +29,7 @@ class AdvPropHook(Hook):
     clean_weight: float = 1.0    # the clean term's weight (AdvProp: 1)
     adv_weight: float = 1.0      # the adversarial term's weight (AdvProp: 1)
     seed: int = 0                # seeds the random starts (one per batch)
+    target: str | None = None    # None: untargeted PGD; 'random': a random other class per image (the references')
     calls: int = field(default=0, init=False, repr=False)   # batches seen so far
 
     def __post_init__(self):
@@ -38,6 +39,7 @@ class AdvPropHook(Hook):
         self.shared_bn = check_bool('shared_bn', self.shared_bn)
         self.clean_weight = check_float('clean_weight', self.clean_weight, 0)
         self.adv_weight = check_float('adv_weight', self.adv_weight, 0)
+        if self.target is not None: self.target = check_choice('target', self.target, ('random', 'least_likely'))
 
     @property
     def method(self) -> str:
@@ -54,7 +56,7 @@ class AdvPropHook(Hook):
         seed = self.seed * 1_000_003 + self.calls
         with self._route(model):
             adv = pgd(model, x, y, eps=self.eps, alpha=self.alpha, steps=self.steps, random_start=self.random_start,
-                      seed=seed)
+                      target=self.target, seed=seed)
         return torch.cat([x, adv]), torch.cat([y, y])
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,3 +76,17 @@ def fgsm_objective_hook(eps: float = 4/255, weight: float = 0.5, seed: int = 0) 
     weight = check_float('weight', weight, 0, 1)
     return AdvPropHook(eps=eps, alpha=eps, steps=1, random_start=False, shared_bn=True, clean_weight=weight,
                        adv_weight=1 - weight, seed=seed)
+
+# %% ../nbs/24_advprop.ipynb #8d9f3626
+@dataclass
+class CleanTwiceHook(Hook):
+    "Vanilla training at AdvProp's loss scale and batch size: each clean batch twice, CE(copy 1) + CE(copy 2)."
+    method = 'clean_twice'
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.cat([x, x]), torch.cat([y, y])
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(x) // 2
+        logits = model(x)
+        return F.cross_entropy(logits[:n], y[:n]) + F.cross_entropy(logits[n:], y[n:]), logits

@@ -15,7 +15,7 @@ from .attacks.base import check_images
 from .evaluate import accuracy
 
 # %% auto #0
-__all__ = ['SEVERITIES', 'CORRUPTIONS', 'corrupt', 'corruption_errors', 'mce']
+__all__ = ['SEVERITIES', 'CORRUPTIONS', 'corrupt', 'corruption_errors', 'mce', 'mean_error']
 
 # %% ../nbs/25_corruptions.ipynb #c487f90e
 SEVERITIES = {                                            # CIFAR-10-C's parameter at severities 1 to 5
@@ -100,3 +100,10 @@ def mce(errors: dict,     # a model's `corruption_errors`
         if sum(baseline[c]) <= 0: raise ValueError(f"baseline[{c!r}] must have a positive error sum")
         ce[c] = 100 * sum(errors[c]) / sum(baseline[c])
     return {'mCE': sum(ce.values()) / len(ce), 'CE': ce}
+
+def mean_error(errors: dict) -> float:   # %
+    ("The unnormalized mean corruption error (%) over every corruption and severity of `errors`: unlike mCE, it "
+     "needs no baseline, so a baseline model's own value varies across seeds like any other's.")
+    if not isinstance(errors, dict) or not errors or any(len(v) != 5 for v in errors.values()):
+        raise ValueError("errors must be a non-empty dict of corruption -> 5 severities' errors")
+    return 100 * sum(sum(v) for v in errors.values()) / (5 * len(errors))

@@ -126,15 +126,21 @@ def test_regularization_report(smoke):
 
 def test_advprop_report(smoke):
     rep = smoke[0]/'r1'/'advprop'
-    for name in ('table1', 'table1_per_seed', 'corruption_errors', 'attacker_strength', 'claims'):
+    for name in ('table1', 'table1_per_seed', 'corruption_errors', 'attacker_strength', 'attacker_target',
+                 'vanilla_convergence', 'claims'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
     for name in ('training_curves', 'accuracy_vs_severity', 'corruption_examples', 'bn_statistics'):
         assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
     per_seed = pd.read_csv(rep/'table1_per_seed.csv')
     assert (per_seed[per_seed.method == 'Vanilla']['mCE'] == 100).all()   # the baseline of the mCE
-    assert per_seed[['clean', 'FGSM', 'PGD-10']].apply(lambda c: c.between(0, 100)).all().all()
+    assert per_seed[['clean', 'mean CE', 'FGSM', 'PGD-10']].apply(lambda c: c.between(0, 100)).all().all()
+    assert len(per_seed) == 2 * 5                                            # 2 seeds × the 5 methods
+    strength = pd.read_csv(rep/'attacker_strength.csv')                     # 2 widths × the weakest and strongest
+    assert len(strength) == 4 and strength['width'].nunique() == 2
+    assert len(pd.read_csv(rep/'attacker_target.csv')) == 2
     claims = pd.read_csv(rep/'claims.csv')
-    assert len(claims) == 6 and set(claims['verdict']) <= set(VERDICTS)
+    assert len(claims) == 8 and set(claims['verdict']) <= set(VERDICTS)
+    assert 'equivalent' in set(claims['form'])                              # the auxiliary BN's "no difference"
 
 
 def test_nar_report(smoke):

@@ -52,7 +52,8 @@ def test_advprop_keys(study):
     corrupted = (torch.zeros(3, 1, 28, 28), torch.zeros(3, dtype=torch.long))
     for wc in (True, False):
         A.scores(st, None, Path('/x/ck.pt'), TEST, corrupted=corrupted, with_corruptions=wc)
-        old = {'checkpoint': 'ck.pt', 'test': data_fingerprint(TEST), 'n_corrupted': 3, 'pgd': pgd10,
+        old = {'checkpoint': 'ck.pt', 'test': data_fingerprint(TEST), 'n_corrupted': 3,
+               'n_attacked': min(bud.robust_images, len(TEST)), 'pgd': pgd10,
                'corruptions': list(CORRUPTIONS) if wc else [], 'seed': 0}
         assert st.keys[-1] == key('scores', old)
     for s in bud.seeds:
@@ -63,6 +64,12 @@ def test_advprop_keys(study):
             if k == main: continue
             old = (A.train_config(bud, 'advprop', seed=s), A.hook('advprop', bud, seed=s, strength=k))
             assert ckpt(A.grid_setup(bud, s, f'advprop@{k}')) == ckpt(old)
+        for m, k in (('vanilla', main), ('advprop', main), ('advprop', min(bud.strengths))):
+            old = (A.train_config(bud, m, seed=s, width=bud.small_width), A.hook(m, bud, seed=s, strength=k))
+            name = f"{m}{'' if k == main else f'@{k}'} small"
+            assert ckpt(A.grid_setup(bud, s, name)) == ckpt(old)
+    old = (A.train_config(bud, 'advprop'), A.hook('advprop', bud, target=None))   # the study's target is 'random'
+    assert ckpt(A.grid_setup(bud, 0, A.ATTACKER_CHECK)) == ckpt(old) != ckpt(A.grid_setup(bud, 0, 'advprop'))
 
 
 def test_regularization_keys(study):
@@ -76,9 +83,10 @@ def test_regularization_keys(study):
             old = (R.train_config('single_layer_cnn', bud, seed=s), h)
             assert ckpt(R.sparsity_setup(bud, seed=s, method=lam)) == ckpt(old)
         for arch in bud.models:
-            for reg in R.REGULARIZERS:
+            for reg in R.REGULARIZERS:   # the literal arm: the paper's λ
                 old = (R.train_config(arch, bud, seed=s), R.hook(reg, bud))
-                assert ckpt(R.grid_setup(bud, seed=s, model=arch, method=reg)) == ckpt(old)
+                method = (reg, 0.0 if reg == 'Base' else bud.factor)
+                assert ckpt(R.grid_setup(bud, seed=s, model=arch, method=method)) == ckpt(old)
     path = ckpt((R.train_config('resnet18', bud), R.hook('L1', bud)))
     st.measure('sparsity', path, TEST, None)
     assert st.keys[-1] == key('sparsity', {'checkpoint': path.name, 'data': data_fingerprint(TEST)})

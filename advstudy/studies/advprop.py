@@ -12,7 +12,7 @@ from pathlib import Path
 from torch import nn
 from ..train import TrainConfig, Hook
 from ..defenses import MadryHook
-from ..advprop import AdvPropHook, fgsm_objective_hook
+from ..advprop import AdvPropHook, CleanTwiceHook
 from ..data import ImageSet
 from ..train import data_fingerprint
 from ..evaluate import evaluate
@@ -21,8 +21,8 @@ from ..corruptions import CORRUPTIONS, corruption_errors
 from ..study import Study
 
 # %% auto #0
-__all__ = ['QUICK', 'BUDGETS', 'METHODS', 'LABELS', 'AdvPropBudget', 'attacker', 'hook', 'train_config', 'trained_methods',
-           'grid_setup', 'pgd10', 'scores']
+__all__ = ['QUICK', 'BUDGETS', 'METHODS', 'LABELS', 'ATTACKER_CHECK', 'AdvPropBudget', 'attacker', 'hook', 'train_config',
+           'trained_methods', 'grid_setup', 'pgd10', 'scores']
 
 # %% ../../nbs/26_studies_advprop.ipynb #2b40c414
 @dataclass(frozen=True)
@@ -30,31 +30,41 @@ class AdvPropBudget:
     "What the AdvProp study spends under one profile."
     model: str = 'resnet18'          # a BN network from the registry (paper: ResNet-50; the slides' EfficientNet-B0)
     width: float = 0.125             # its channel multiplier (paper: 1)
-    train_images: int = 2400         # class-balanced training images (0: the whole training split)
-    epochs: int = 2                  # training epochs (SGD with Nesterov momentum, cosine)
+    small_width: float = 0.0625      # the smaller model's multiplier, for the model-size claims (below `width`)
+    train_images: int = 4000         # class-balanced training images (0: the whole training split)
+    epochs: int = 6                  # training epochs (SGD with Nesterov momentum, cosine): vanilla has flattened
     lr: float = 0.05                 # SGD's learning rate
     batch_size: int = 64             # clean images per batch (AdvProp adds as many adversarial ones)
     eps_scale: int = 4               # multiplies the slides' ε and step (1 to 4 and 1, on the 0–255 scale)
-    strengths: tuple = (1, 2, 3, 4)  # the slides' ε values (×eps_scale/255): PGD1, PGD3, PGD4, PGD5
-    fgsm_weight: float = 0.5         # α of Goodfellow's objective J̃ = α·J(x) + (1 − α)·J(x_adv)
-    test_images: int = 1000          # class-balanced test images (clean, corruptions, attacks)
-    corruption_images: int = 500     # of them, those scored under the 8 corruptions × 5 severities
-    seeds: tuple = (0, 1, 2)         # training seeds; every table is mean ± std over them
-    minutes: float = 15              # wall-time budget on the reference machine (a 2-core CPU; paper: a GPU)
+    strengths: tuple = (1, 4)        # the slides' ε values trained (×eps_scale/255): PGD1 and PGD5 (paper: 1 to 4)
+    target: str | None = 'random'    # AdvProp's PGD target: the references' random other class (None: untargeted)
+    mix_weight: float = 0.5          # α of Goodfellow's J̃ = α·J(x) + (1 − α)·J(x_adv), the one-BN control
+    test_images: int = 10000         # class-balanced test images for clean accuracy (10,000: all of them)
+    robust_images: int = 1000        # of them, the first ones attacked (FGSM, PGD-10)
+    corruption_images: int = 2000    # of them, the first ones scored under the 8 corruptions × 5 severities
+    margin: float = 0.5              # points of clean accuracy: "the auxiliary BN makes no difference" within it
+    seeds: tuple = (0, 1, 2, 3, 4)   # training seeds; every method shares a seed's initialization and batch order
+    minutes: float = 30              # wall-time budget on the reference machine (a 2-core CPU; paper: a GPU)
+
+    def __post_init__(self):
+        if not 0 < self.small_width < self.width:
+            raise ValueError(f"small_width must be in (0, width = {self.width}), got {self.small_width}")
 
 QUICK = AdvPropBudget()
 BUDGETS = {
-    'smoke': replace(QUICK, width=0.0625, train_images=300, epochs=1, strengths=(1, 4), test_images=60,
-                     corruption_images=30, seeds=(0, 1), minutes=3),
+    'smoke': replace(QUICK, width=0.0625, small_width=0.03125, train_images=300, epochs=1, test_images=60,
+                     robust_images=30, corruption_images=30, seeds=(0, 1), minutes=3),
     'quick': QUICK,
-    'paper': replace(QUICK, model='resnet50', width=1.0, train_images=0, epochs=90, lr=0.1, batch_size=128,
-                     eps_scale=1, test_images=10000, corruption_images=10000, minutes=6000),
+    'paper': replace(QUICK, model='resnet50', width=1.0, small_width=0.5, train_images=0, epochs=90, lr=0.1,
+                     batch_size=128, eps_scale=1, strengths=(1, 2, 3, 4), robust_images=10000,
+                     corruption_images=10000, minutes=6000),
 }
 
 # %% ../../nbs/26_studies_advprop.ipynb #c8a454b5
-METHODS = ('vanilla', 'madry', 'advprop', 'shared_bn', 'fgsm_objective')   # the study's table rows, in order
-LABELS = {'vanilla': 'Vanilla', 'madry': 'Madry AT', 'advprop': 'AdvProp', 'shared_bn': 'AdvProp, one shared BN',
-          'fgsm_objective': 'FGSM objective (α = 0.5)'}
+METHODS = ('vanilla', 'clean_twice', 'madry', 'advprop', 'shared_bn')   # the study's table rows, in order
+LABELS = {'vanilla': 'Vanilla', 'clean_twice': "Vanilla at AdvProp's loss scale", 'madry': 'Madry AT',
+          'advprop': 'AdvProp', 'shared_bn': 'One BN: J̃ (α = 0.5) with PGD, ×2'}
+ATTACKER_CHECK = 'advprop, other target'   # AdvProp with the other PGD target, first seed only
 
 def attacker(strength: int, budget: AdvPropBudget) -> dict:
     "The slides' PGD at ε = `strength` (0–255 scale, times `eps_scale`): eps, alpha and steps."
@@ -62,43 +72,57 @@ def attacker(strength: int, budget: AdvPropBudget) -> dict:
     unit = budget.eps_scale / 255
     return {'eps': strength * unit, 'alpha': unit, 'steps': 1 if strength == 1 else strength + 1}
 
-def hook(method: str, budget: AdvPropBudget, seed: int = 0, strength: int = 4) -> Hook:
-    "The training hook of `method`; the attackers at `strength` (the strongest by default)."
+def hook(method: str, budget: AdvPropBudget, seed: int = 0, strength: int = 4, target: object = 'budget') -> Hook:
+    "The training hook of `method`; the attackers at `strength`, AdvProp's PGD at `target` ('budget': its target)."
     a = attacker(strength, budget)
+    t = budget.target if target == 'budget' else target
+    w = budget.mix_weight
     hooks = {'vanilla': lambda: Hook(),
+             'clean_twice': lambda: CleanTwiceHook(),
              'madry': lambda: MadryHook(a['eps'], a['alpha'], a['steps'], seed=seed),
-             'advprop': lambda: AdvPropHook(**a, seed=seed),
-             'shared_bn': lambda: AdvPropHook(**a, shared_bn=True, seed=seed),
-             'fgsm_objective': lambda: fgsm_objective_hook(a['eps'], budget.fgsm_weight, seed=seed)}
+             'advprop': lambda: AdvPropHook(**a, seed=seed, target=t),
+             'shared_bn': lambda: AdvPropHook(**a, shared_bn=True, clean_weight=2 * w, adv_weight=2 * (1 - w),
+                                              seed=seed, target=t)}
     if method not in hooks: raise ValueError(f"method must be one of {list(hooks)}, got {method!r}")
     return hooks[method]()
 
-def train_config(budget: AdvPropBudget, method: str, seed: int = 0) -> TrainConfig:
-    "How `method` trains the budget's model: the same for all, with auxiliary BNs for AdvProp alone."
+def train_config(budget: AdvPropBudget, method: str, seed: int = 0, width: float | None = None) -> TrainConfig:
+    "How `method` trains the budget's model (at `width`, default the budget's): the same for all, twin BNs for AdvProp."
     return TrainConfig(budget.model, epochs=budget.epochs, batch_size=budget.batch_size, optimizer='sgd', lr=budget.lr,
-                       momentum=0.9, weight_decay=5e-4, schedule='cosine', seed=seed, width=budget.width,
-                       dual_bn=method == 'advprop')
+                       momentum=0.9, weight_decay=5e-4, schedule='cosine', seed=seed,
+                       width=budget.width if width is None else width, dual_bn=method == 'advprop')
 
 # %% ../../nbs/26_studies_advprop.ipynb #a2e8b6c4
-def trained_methods(budget: AdvPropBudget) -> tuple:   # the methods, then 'advprop@<strength>' for each weaker one
-    "What each seed trains: the five methods, then AdvProp at every attacker strength but the strongest (the main row)."
-    main = max(budget.strengths)
-    return METHODS + tuple(f'advprop@{k}' for k in budget.strengths if k != main)
+def trained_methods(budget: AdvPropBudget) -> dict:   # name -> (method, strength, width); the grid's order
+    "What each seed trains: the five methods, AdvProp at the weaker attackers, the smaller model's vanilla and AdvProp."
+    main, weak = max(budget.strengths), min(budget.strengths)
+    out = {m: (m, main, budget.width) for m in METHODS}
+    out.update({f'advprop@{k}': ('advprop', k, budget.width) for k in budget.strengths if k != main})
+    out.update({'vanilla small': ('vanilla', main, budget.small_width),
+                'advprop small': ('advprop', main, budget.small_width),
+                f'advprop@{weak} small': ('advprop', weak, budget.small_width)})
+    return out
 
 def grid_setup(budget: AdvPropBudget,  # the profile's budget
                seed: int,              # the training seed
-               method: str,            # one of `trained_methods(budget)`
+               method: str,            # a name of `trained_methods(budget)`, or `ATTACKER_CHECK`
               ) -> tuple:              # (TrainConfig, Hook)
-    "How one cell of the training grid trains: `method`, AdvProp at the strength after its '@', else the strongest."
-    base, _, k = method.partition('@')
-    strength = int(k) if k else max(budget.strengths)
-    return train_config(budget, base, seed=seed), hook(base, budget, seed=seed, strength=strength)
+    "How one cell of the training grid trains; `ATTACKER_CHECK` is AdvProp with the other PGD target."
+    if method == ATTACKER_CHECK:
+        other = None if budget.target is not None else 'random'
+        return train_config(budget, 'advprop', seed=seed), hook('advprop', budget, seed=seed, target=other)
+    names = trained_methods(budget)
+    if method not in names: raise ValueError(f"method must be one of {[*names, ATTACKER_CHECK]}, got {method!r}")
+    base, strength, width = names[method]
+    return train_config(budget, base, seed=seed, width=width), hook(base, budget, seed=seed, strength=strength)
 
 def _scores(model: nn.Module, test: ImageSet, corrupted: tuple, with_corruptions: bool, st: Study) -> dict:
     a = attacker(max(st.budget.strengths), st.budget)
-    out = {'clean': evaluate(model, test, device=st.device)['clean_acc'],
-           'FGSM': evaluate(model, test, attack=FGSM(model, eps=a['eps']), device=st.device)['adv_acc'],
-           'PGD': evaluate(model, test, attack=PGD(model, **pgd10(st.budget)), device=st.device)['adv_acc']}
+    attacked = test.subset(range(min(st.budget.robust_images, len(test))))
+    clean = evaluate(model, test, device=st.device, per_image=True)
+    out = {'clean': clean['clean_acc'], 'clean_correct': clean['clean_correct'],
+           'FGSM': evaluate(model, attacked, attack=FGSM(model, eps=a['eps']), device=st.device)['adv_acc'],
+           'PGD': evaluate(model, attacked, attack=PGD(model, **pgd10(st.budget)), device=st.device)['adv_acc']}
     if with_corruptions: out['errors'] = corruption_errors(model, *corrupted, seed=st.seed, device=st.device)
     return out
 
@@ -110,11 +134,12 @@ def pgd10(budget: AdvPropBudget) -> dict:   # PGD-10's eps, alpha and steps
 def scores(st: Study,                # the study: its budget, device, seed (the corruptions') and cache
            model: nn.Module,         # the model scored (through its main BNs)
            checkpoint: str | Path,   # its checkpoint
-           test: ImageSet,           # the test images
+           test: ImageSet,           # the test images (clean accuracy on all; the attacks on the first robust_images)
            corrupted: tuple,         # (images, labels) on the study's device, scored under the corruptions
            with_corruptions: bool = True,  # score the corruptions (False: their errors are left out)
-          ) -> dict:                 # 'clean', 'FGSM', 'PGD' accuracies (and 'errors': corruption -> per severity)
+          ) -> dict:                 # 'clean', 'clean_correct', 'FGSM', 'PGD' (and 'errors': corruption -> severities)
     "The scores of one model, cached under its checkpoint, the test data, the attack and the corruptions."
     compute = partial(_scores, model, test, corrupted, with_corruptions=with_corruptions, st=st)
     return st.measure('scores', checkpoint, None, compute, test=data_fingerprint(test), n_corrupted=len(corrupted[1]),
-                      pgd=pgd10(st.budget), corruptions=list(CORRUPTIONS) if with_corruptions else [], seed=st.seed)
+                      n_attacked=min(st.budget.robust_images, len(test)), pgd=pgd10(st.budget),
+                      corruptions=list(CORRUPTIONS) if with_corruptions else [], seed=st.seed)
