@@ -145,7 +145,10 @@ def layer_at_resolution(model: nn.Module,      # a classifier of [0, 1] images
     check_images(images)
     min_side = check_int('min_side', min_side, 1)
     done = []
-    handles = [m.register_forward_hook(partial(_finished, done, n)) for n, m in model.named_modules() if n]
+    stack = {n for n, m in model.named_modules() if isinstance(m, nn.Sequential)}
+    stack |= {f'{n}.{c}' if n else c for n, m in model.named_modules() if isinstance(m, nn.Sequential)
+              for c, _ in m.named_children()}
+    handles = [m.register_forward_hook(partial(_finished, done, n)) for n, m in model.named_modules() if n in stack]
     try:
         with torch.no_grad(), frozen(model): model(images[:1])
     finally:
