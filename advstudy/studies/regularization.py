@@ -22,9 +22,9 @@ from ..study import Study, Trained
 
 # %% auto #0
 __all__ = ['QUICK', 'BUDGETS', 'REGULARIZERS', 'ATTACKS', 'LABELS', 'RegularizationBudget', 'hook', 'make_attacks',
-           'train_config', 'grid_setup', 'sweep_methods', 'pick_lambda', 'arms', 'grid_methods', 'sparsity_setup',
-           'attack_settings', 'sparsity', 'ssd_settings', 'attribution_ssd', 'per_seed', 'paired_means', 'deepfool_l2',
-           'whitebox', 'overfit', 'early_share', 'penalty_share', 'table1_cell']
+           'train_config', 'grid_setup', 'sweep_methods', 'pick_lambda', 'arms', 'grid_methods', 'by_arm',
+           'sparsity_setup', 'attack_settings', 'sparsity', 'ssd_settings', 'attribution_ssd', 'per_seed',
+           'paired_means', 'deepfool_l2', 'whitebox', 'overfit', 'early_share', 'penalty_share', 'table1_cell']
 
 # %% ../../nbs/23_studies_regularization.ipynb #f6054bfa
 @dataclass(frozen=True)
@@ -135,6 +135,14 @@ def arms(budget: RegularizationBudget,  # the profile's budget
 def grid_methods(arms_: dict) -> list:   # every (regularizer, λ) of the arms, once, in order
     "The methods the grid trains for `arms_`: a λ both arms share is trained once."
     return list(dict.fromkeys(m for ms in arms_.values() for m in ms))
+
+def by_arm(df: pd.DataFrame,  # rows with 'regularizer' and 'λ' columns
+           arms_: dict,       # arm -> [(regularizer, λ)], as `arms` gives
+          ) -> pd.DataFrame:  # each arm's rows with an 'arm' column; a row both arms share appears in both
+    "The rows of `df` per arm of `arms_`, stacked."
+    keys = list(zip(df.regularizer, df['λ']))
+    parts = [df[[k in set(ms) for k in keys]].assign(arm=arm) for arm, ms in arms_.items()]
+    return pd.concat(parts, ignore_index=True)
 
 def sparsity_setup(budget: RegularizationBudget,  # the profile's budget
                    seed: int,                     # the training seed
