@@ -173,17 +173,20 @@ class Controller(nn.Module):
                  positions: int,             # operator choices per architecture (8 or 16)
                  n_ops: int = len(OPS),      # candidates per position
                  hidden: int = 64,           # LSTM width (ENAS: 100; NNI: 64)
-                 temperature: float = 5.0,   # logits are divided by it
-                 tanh_c: float = 2.5):       # then squashed to (−tanh_c, tanh_c)
+                 temperature: float | None = None,  # logits are divided by it (None: not; ENAS's CIFAR search: none)
+                 tanh_c: float = 1.5):       # then squashed to (−tanh_c, tanh_c) (ENAS's CIFAR search: 1.5)
         super().__init__()
         self.positions, self.n_ops = check_int('positions', positions, 1), check_int('n_ops', n_ops, 2)
-        self.temperature, self.tanh_c = temperature, tanh_c
+        hidden = check_int('hidden', hidden, 1)
+        if temperature is not None: temperature = check_float('temperature', temperature, 0.0, lo_open=True)
+        self.temperature, self.tanh_c = temperature, check_float('tanh_c', tanh_c, 0.0, lo_open=True)
         self.lstm = nn.LSTMCell(hidden, hidden)
         self.embed = nn.Embedding(n_ops + 1, hidden)      # the operators, and a start token
         self.head = nn.Linear(hidden, n_ops)
 
     def _logits(self, h):
-        return self.tanh_c * torch.tanh(self.head(h) / self.temperature)
+        z = self.head(h) if self.temperature is None else self.head(h) / self.temperature
+        return self.tanh_c * torch.tanh(z)
 
     def sample(self, generator: torch.Generator | None = None,
                greedy: bool = False) -> tuple[tuple[int, ...], torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -203,17 +206,33 @@ class Controller(nn.Module):
             inp = self.embed(choice)
         return tuple(arch), logp, ent, torch.stack(probs)
 
-def reinforce_step(controller: Controller, optimizer: torch.optim.Optimizer, logp: torch.Tensor,
-                   entropy: torch.Tensor | float, reward: float, baseline: float | None, decay: float = 0.95,
-                   entropy_weight: float = 1e-4) -> float:
-    "One REINFORCE update, −log p·(R − b) with R = reward + entropy bonus; returns the new EMA baseline b."
-    reward = reward + entropy_weight * float(entropy.detach() if torch.is_tensor(entropy) else entropy)
-    baseline = reward if baseline is None else decay * baseline + (1 - decay) * reward
-    loss = -logp * (reward - baseline)
+def reinforce_step(controller: Controller,   # the controller the samples came from
+                   optimizer: torch.optim.Optimizer,  # its optimizer
+                   logps: Sequence[torch.Tensor],  # each sample's summed log-probability (with its graph)
+                   entropies: Sequence[torch.Tensor | float],  # each sample's summed entropy
+                   rewards: Sequence[float],  # each sample's reward
+                   baseline: float | None,    # the EMA baseline so far (None: start at the first reward)
+                   decay: float = 0.99,       # the baseline's decay (ENAS's `main.py`: 0.99)
+                   entropy_weight: float = 1e-4,  # the entropy bonus added to each reward (ENAS: 1e-4)
+                  ) -> float:                 # the new baseline
+    ("One REINFORCE update aggregated over the samples (ENAS averages 20): the mean of −log p·(R − b) with "
+     "R = reward + entropy bonus and b moved by each sample in turn; returns b.")
+    n = len(logps)
+    if n == 0 or len(entropies) != n or len(rewards) != n:
+        raise ValueError(f"logps, entropies and rewards must be non-empty and of one length, got {n}, "
+                         f"{len(entropies)} and {len(rewards)}")
+    decay = check_float('decay', decay, 0.0, 1.0)
+    entropy_weight = check_float('entropy_weight', entropy_weight, 0.0)
+    losses = []
+    for logp, ent, reward in zip(logps, entropies, rewards):
+        r = check_float('reward', reward) + entropy_weight * float(ent.detach() if torch.is_tensor(ent) else ent)
+        baseline = r if baseline is None else decay * baseline + (1 - decay) * r
+        losses.append(-logp * (r - baseline))
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    torch.stack(losses).mean().backward()
     optimizer.step()
     return baseline
+
 
 # %% ../nbs/27_nar.ipynb #da6e4caa
 from dataclasses import dataclass
@@ -222,27 +241,46 @@ from .data import iterate_batches, ImageSet, FolderSet
 
 @dataclass(frozen=True)
 class SearchConfig:
-    "How NAR searches: shared-weight training alternating with controller training."
-    epochs: int = 4                 # alternations after PreTrain
-    pretrain_epochs: int = 0        # uniformly sampled children first (the seed's PreTrain; 0: none)
+    "How NAR searches: shared-weight training alternating with controller training (defaults: ENAS's CIFAR-10 search)."
+    epochs: int = 4                 # alternations of shared-weight and controller training, after PreTrain
+    pretrain_epochs: int = 0        # uniformly sampled children before the search (the paper's PreTrain; 0: none)
     batch_size: int = 64            # shared-weight training batch
     lr: float = 0.05                # the supernet's SGD rate (momentum 0.9, Nesterov)
-    controller_steps: int = 20      # REINFORCE updates per epoch
+    controller_steps: int = 50      # REINFORCE updates per epoch (ENAS: 50)
+    aggregate: int = 20             # sampled children per update, each on its own reward batch (ENAS: 20)
     controller_lr: float = 1e-3     # the controller's Adam rate
-    val_batch: int = 256            # held-out images per reward
-    flops_weight: float = 0.0       # reward −= flops_weight · MACs / all-conv3×3 MACs (0: the seed's reward)
+    val_batch: int = 128            # held-out images per reward, a fresh batch of the shuffled split each (ENAS: 128)
+    flops_weight: float = 0.0       # reward −= flops_weight · MACs / all-conv3×3 MACs (0: the paper's reward)
     entropy_weight: float = 1e-4    # ENAS's entropy bonus
-    baseline_decay: float = 0.95    # the EMA baseline's decay
+    baseline_decay: float = 0.99    # the EMA baseline's decay (ENAS's main.py: 0.99)
     seed: int = 0                   # sampling, batches and initialization
     def __post_init__(self):
         for name in ('epochs', 'pretrain_epochs', 'controller_steps', 'seed'): check_int(name, getattr(self, name), 0)
-        for name in ('batch_size', 'val_batch'): check_int(name, getattr(self, name), 1)
+        for name in ('batch_size', 'val_batch', 'aggregate'): check_int(name, getattr(self, name), 1)
+        check_float('lr', self.lr, 0.0, lo_open=True)
+        check_float('controller_lr', self.controller_lr, 0.0, lo_open=True)
+        check_float('flops_weight', self.flops_weight, 0.0)
+        check_float('entropy_weight', self.entropy_weight, 0.0)
+        check_float('baseline_decay', self.baseline_decay, 0.0, 1.0)
 
 @torch.no_grad()
-def _accuracy(supernet, arch, x, y) -> float:
-    "Child `arch`'s accuracy on (x, y), BNs on batch statistics as in ENAS's rewards (running stats mix children)."
-    supernet.train()
-    return (supernet(x, arch).argmax(1) == y).float().mean().item()
+def _accuracy(supernet, arch, x, y, running: bool = False) -> float:
+    ("Child `arch`'s accuracy on (x, y), its BNs on the batch's statistics (or, `running`, the shared running ones); "
+     "the running statistics are left as they were (momentum 0 while scoring), so held-out images never enter them.")
+    bns = [m for m in supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns: m.momentum = 0.0
+    supernet.train(not running)
+    try: return (supernet(x, arch).argmax(1) == y).float().mean().item()
+    finally:
+        for m, mom in zip(bns, momenta): m.momentum = mom
+
+def _reward_batches(val_ds, size: int, gen: torch.Generator):
+    "Endless batches of `size` from `val_ds`, reshuffled by `gen` each time it is used up (ENAS's shuffled queue)."
+    if len(val_ds) == 0: raise ValueError("val_ds must hold at least one image: the rewards come from it")
+    while True:
+        order = torch.randperm(len(val_ds), generator=gen)
+        for i in range(0, len(order), size): yield val_ds.batch(order[i:i + size])
 
 def search(supernet: NarSupernet,   # the shared weights, trained in place
            controller: Controller,  # the controller, trained in place (it stays on the CPU)
@@ -254,10 +292,15 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
            progress: bool = False,  # a tqdm bar over epochs
           ) -> list[dict]:          # one log record per epoch
     "Train `supernet` and `controller` by `cfg` in place; returns one log record per epoch."
+    if not isinstance(cfg, SearchConfig): raise TypeError(f"cfg must be a SearchConfig, got {type(cfg).__name__}")
+    if getattr(controller, 'positions', None) != GRANULARITIES[supernet.granularity]:
+        raise ValueError(f"controller must choose {GRANULARITIES[supernet.granularity]} positions for the "
+                         f"{supernet.granularity!r} supernet, got {getattr(controller, 'positions', None)}")
     dev = torch.device(device) if device is not None else next(supernet.parameters()).device
     supernet.to(dev)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
+    rewards_from = _reward_batches(val_ds, cfg.val_batch, torch.Generator().manual_seed(cfg.seed + 1))
     opt = torch.optim.SGD(supernet.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True)
     copt = torch.optim.Adam(controller.parameters(), lr=cfg.controller_lr)
     n, g = controller.positions, supernet.granularity
@@ -266,7 +309,6 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
         for k in (a, (0,) * n):
             if k not in macs: macs[k] = count_arch(k, g, input_size, imagenet_stem=False)['macs']
         return macs[a] / macs[(0,) * n]
-    xv, yv = (t.to(dev) for t in val_ds.batch(range(min(cfg.val_batch, len(val_ds)))))
     baseline, log = None, []
     epochs = loop(range(cfg.pretrain_epochs + cfg.epochs), 'epochs')
     for epoch in tqdm(epochs, disable=not progress, desc='search', mininterval=10):
@@ -282,12 +324,18 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
             opt.step()
         rewards = []
         for _ in loop(range(0 if pretrain else cfg.controller_steps), 'controller steps'):
-            arch, logp, ent, _ = controller.sample(gen)
-            reward = _accuracy(supernet, arch, xv, yv)
-            if cfg.flops_weight: reward -= cfg.flops_weight * cost(arch)   # counted only when it is rewarded
-            baseline = reinforce_step(controller, copt, logp, ent, reward=reward, baseline=baseline,
+            logps, ents, step_rewards = [], [], []
+            for _ in range(cfg.aggregate):
+                arch, logp, ent, _ = controller.sample(gen)
+                xv, yv = next(rewards_from)
+                reward = _accuracy(supernet, arch, xv.to(dev), yv.to(dev))
+                if cfg.flops_weight: reward -= cfg.flops_weight * cost(arch)   # counted only when it is rewarded
+                logps.append(logp)
+                ents.append(ent)
+                step_rewards.append(reward)
+            baseline = reinforce_step(controller, copt, logps, ents, rewards=step_rewards, baseline=baseline,
                                       decay=cfg.baseline_decay, entropy_weight=cfg.entropy_weight)
-            rewards.append(reward)
+            rewards.extend(step_rewards)
         with torch.no_grad(): likely, _, ent, probs = controller.sample(greedy=True)
         mean_reward = sum(rewards) / len(rewards) if rewards else None   # PreTrain: no controller step
         log.append({'epoch': epoch + 1, 'phase': 'pretrain' if pretrain else 'search', 'probs': probs.tolist(),
@@ -296,21 +344,34 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
     return log
 
 @torch.no_grad()
-def derive(supernet: NarSupernet, controller: Controller, val_ds: ImageSet | FolderSet, samples: int = 20,
-           seed: int = 0, val_batch: int = 512) -> dict:
-    "ENAS's derivation: `samples` sampled children scored on held-out images; the best, and the most likely one."
+def derive(supernet: NarSupernet,        # the trained shared weights
+           controller: Controller,       # the trained controller
+           select_ds: ImageSet | FolderSet,  # the held-out images that choose among the samples
+           report_ds: ImageSet | FolderSet,  # other held-out images, on which the chosen one is reported
+           samples: int = 20,            # children sampled (ENAS: the best of them is kept)
+           seed: int = 0,                # the sampling's seed
+           val_batch: int = 512,         # images of each split used (its first ones)
+          ) -> dict:                     # the best and the most likely architecture, and their held-out accuracies
+    ("ENAS's derivation: `samples` sampled children scored on `select_ds`; the best one, reported on `report_ds` with "
+     "its BNs on the batch's statistics (as the rewards) and on the shared running ones, and the most likely one.")
     samples = check_int('samples', samples, 1)
     gen = torch.Generator().manual_seed(check_int('seed', seed, 0))
     dev = next(supernet.parameters()).device
-    xv, yv = (t.to(dev) for t in val_ds.batch(range(min(check_int('val_batch', val_batch, 1), len(val_ds)))))
+    val_batch = check_int('val_batch', val_batch, 1)
+    for name, ds in (('select_ds', select_ds), ('report_ds', report_ds)):
+        if len(ds) == 0: raise ValueError(f"{name} must hold at least one image")
+    xs, ys = (t.to(dev) for t in select_ds.batch(range(min(val_batch, len(select_ds)))))
+    xr, yr = (t.to(dev) for t in report_ds.batch(range(min(val_batch, len(report_ds)))))
     scored = {}
     for _ in loop(range(samples), 'derive samples'):
         arch = controller.sample(gen)[0]
-        if arch not in scored: scored[arch] = _accuracy(supernet, arch, xv, yv)
+        if arch not in scored: scored[arch] = _accuracy(supernet, arch, xs, ys)
     best = max(scored, key=scored.get)
     likely = controller.sample(greedy=True)[0]
-    return {'best': list(best), 'best_val_acc': scored[best], 'most_likely': list(likely),
-            'most_likely_val_acc': _accuracy(supernet, likely, xv, yv), 'sampled': len(scored)}
+    return {'best': list(best), 'best_select_acc': scored[best], 'best_report_acc': _accuracy(supernet, best, xr, yr),
+            'best_report_acc_running': _accuracy(supernet, best, xr, yr, running=True), 'most_likely': list(likely),
+            'most_likely_report_acc': _accuracy(supernet, likely, xr, yr), 'sampled': len(scored)}
+
 
 # %% ../nbs/27_nar.ipynb #87896c5f
 from .models import register_model

@@ -145,22 +145,28 @@ def test_advprop_report(smoke):
 
 def test_nar_report(smoke):
     rep = smoke[0]/'r1'/'nar'
-    for name in ('table4_seed', 'table4_readings', 'table4_offset', 'searches_per_seed', 'pretrain', 'table5',
-                 'table5_per_seed', 'random_archs', 'claims'):
+    for name in ('table4', 'table4_readings', 'table4_offset', 'searches_per_seed', 'pretrain', 'table5',
+                 'table5_per_seed', 'baseline_convergence', 'random_archs', 'claims'):
         assert (rep/f'{name}.csv').exists() and (rep/f'{name}.md').exists(), name
-    for name in ('operator_distribution', 'reward_baseline', 'accuracy_vs_macs'):
+    for name in ('operator_distribution', 'reward_baseline', 'accuracy_vs_macs', 'baseline_convergence'):
         assert (rep/f'{name}.png').exists() and (rep/f'{name}.svg').exists(), name
-    t4 = pd.read_csv(rep/'table4_seed.csv')
-    assert list(t4['params (ours)']) == [11689512, 11625384, 9000552]   # the seed's vectors at 224×224
+    t4 = pd.read_csv(rep/'table4.csv')
+    assert list(t4['params (ours)']) == [11689512, 11625384, 9000552]   # the paper's vectors at 224×224
     searches = pd.read_csv(rep/'searches_per_seed.csv', dtype={'best': str})
     assert len(searches) == 8 and set(searches['variant']) == {'NAR', 'NAR-PreTrain'}   # 2 spaces × 2 × 2 seeds
-    assert {len(b) for b in searches['best']} == {8, 16} and searches['held-out acc'].between(0, 100).all()
+    assert {len(b) for b in searches['best']} == {8, 16}
+    for col in ('chosen at (%)', 'reported (%)', 'reported, running BN (%)'):
+        assert searches[col].between(0, 100).all(), col
+    assert searches['replaced share'].between(0, 1).all()
     t5 = pd.read_csv(rep/'table5_per_seed.csv')
     assert list(t5['model'].unique()) == ['ResNet-18', 'ResNet-18-8', 'ResNet-18-16']
-    assert t5['acc'].between(0, 100).all()
+    assert t5['acc'].between(0, 100).all() and len(t5) == 3 * 2                # 3 models × 2 search seeds, paired
+    rand = pd.read_csv(rep/'random_archs.csv')
+    assert set(rand['seed']) <= {0, 1} and len(rand) <= 2 * 2                   # spread over the search seeds
     claims = pd.read_csv(rep/'claims.csv')
     assert len(claims) == 7 and set(claims['verdict']) <= set(VERDICTS)
-    assert claims['claim'].str.contains("Ours, not the seed's").sum() == 1
+    assert claims['claim'].str.contains("Ours, not the paper's").sum() == 1
+    assert {'equivalent', 'no worse'} <= set(claims['form'])                    # the cut's size; "comparable"
     m = json.loads((rep/'metrics.json').read_text())
     assert m['metrics']['imagenet'].startswith('ran on 12 training and 6 validation images')
 

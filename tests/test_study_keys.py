@@ -107,10 +107,11 @@ def test_nar_keys(study):
     for g in ('block', 'conv'):
         for variant in N.VARIANTS:
             for s in bud.search_seeds:
-                N.search_cached(st, g, variant, s, train_ds=TRAIN, val_ds=TEST)
+                N.search_cached(st, g, variant, s, train_ds=TRAIN, val_ds=TEST, report_ds=OTHER)
                 search = dataclasses.asdict(N.search_config(bud, variant == 'NAR-PreTrain', s))
                 old = {'granularity': g, 'search': search, 'width': bud.width, 'derive_samples': bud.derive_samples,
-                       'train': data_fingerprint(TRAIN), 'val': data_fingerprint(TEST)}
+                       'train': data_fingerprint(TRAIN), 'val': data_fingerprint(TEST),
+                       'report': data_fingerprint(OTHER)}
                 assert st.keys[-1] == key('search', old)
 
 

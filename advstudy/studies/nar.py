@@ -13,12 +13,13 @@ from ..core import check_bool, check_choice, check_int
 from ..train import TrainConfig, data_fingerprint
 from ..data import ImageSet, DatasetInfo
 from ..evaluate import evaluate
-from ..nar import GRANULARITIES, NarSupernet, Controller, SearchConfig, search, derive, count_arch, child
+from ..nar import (GRANULARITIES, NarSupernet, Controller, SearchConfig, search, derive, count_arch, child,
+                          matched_random)
 from ..study import Study
 
 # %% auto #0
-__all__ = ['QUICK', 'BUDGETS', 'VARIANTS', 'NarBudget', 'search_config', 'run_search', 'retrain_config', 'search_cached',
-           'best_searched', 'macs', 'retrained_accuracy', 'replaced_share']
+__all__ = ['QUICK', 'BUDGETS', 'VARIANTS', 'NarBudget', 'search_config', 'run_search', 'retrain_config', 'search_cached', 'macs',
+           'retrained_accuracy', 'half_mean', 'replaced_share', 'likely_replaced', 'random_plan']
 
 # %% ../../nbs/28_studies_nar.ipynb #9af14c4e
 @dataclass(frozen=True)
@@ -26,21 +27,23 @@ class NarBudget:
     "What the NAR study spends under one profile."
     width: float = 0.125            # the space's channel multiplier (paper: 1, ResNet-18's 64-128-256-512)
     train_images: int = 3000        # class-balanced training images the searches and retrainings use (0: all)
-    val_images: int = 500           # held-out images of the training split: rewards and derivation, never the test set
-    test_images: int = 2000         # class-balanced test images of Table 5 and the random architectures
-    search_epochs: int = 8          # shared-weight epochs per search, PreTrain's included
-    pretrain_epochs: int = 3        # of them, the PreTrain variant's uniformly sampled ones (the seed: "a few")
-    controller_steps: int = 30      # REINFORCE updates per search epoch after PreTrain
-    val_batch: int = 256            # held-out images per reward
+    val_images: int = 500           # held-out training images: rewards and the derivation's choice, never the test set
+    report_images: int = 500        # other held-out training images: the chosen architecture's reported accuracy
+    test_images: int = 10000        # class-balanced test images of Table 5 and the random architectures (10,000: all)
+    search_epochs: int = 6          # search epochs (shared weights, then controller) per search, after PreTrain's
+    pretrain_epochs: int = 3        # PreTrain's uniformly sampled epochs, before its search (the paper: "a few")
+    controller_steps: int = 5       # REINFORCE updates per search epoch (ENAS: 50)
+    aggregate: int = 20             # sampled children per update (ENAS: 20)
+    val_batch: int = 64             # held-out images per reward, a fresh batch each (ENAS: 128)
     derive_samples: int = 20        # children sampled to derive the final architecture (ENAS)
-    search_seeds: tuple = (0, 1)    # searches per granularity and variant
-    retrain_epochs: int = 4         # epochs of every from-scratch retraining (SGD, Nesterov 0.9, cosine)
-    retrain_seeds: tuple = (0, 1, 2)  # retrainings per architecture in Table 5
+    search_seeds: tuple = (0, 1, 2)  # searches per space and variant; each result retrains with its seed
+    retrain_epochs: int = 8         # epochs of every from-scratch retraining (SGD, Nesterov 0.9, cosine)
     lr: float = 0.05                # SGD's rate, of the supernet and of the retrainings
     batch_size: int = 64            # training batch
-    random_archs: int = 3           # random architectures per granularity at the searched one's cost (seed 0 each)
+    random_archs: int = 6           # random architectures per space at a searched one's cost, spread over the seeds
     macs_tolerance: float = 0.1     # a random architecture's MACs within this fraction of the searched one's
-    margin: float = 1.0             # claim 2: "comparable" means at most this many points below the baseline
+    margin: float = 1.0             # "comparable": at most this many points below the baseline (non-inferiority)
+    cut_margin: float = 0.05        # "as large a cut as the paper's": MACs ratio within this of the paper's (TOST)
     imagenet_size: int = 64         # ImageNet transfer, when a folder is given: image side
     imagenet_epochs: int = 1        # its training epochs
     imagenet_images: int = 10000    # its class-balanced training images (0: all)
@@ -48,31 +51,35 @@ class NarBudget:
 
 QUICK = NarBudget()
 BUDGETS = {
-    'smoke': replace(QUICK, width=0.0625, train_images=300, val_images=100, test_images=100, search_epochs=2,
-                     pretrain_epochs=1, controller_steps=3, val_batch=64, derive_samples=4, retrain_epochs=1,
-                     retrain_seeds=(0, 1), random_archs=2, macs_tolerance=0.2, imagenet_size=32,
-                     imagenet_images=0, minutes=3),
+    'smoke': replace(QUICK, width=0.0625, train_images=300, val_images=100, report_images=100, test_images=100,
+                     search_epochs=1, pretrain_epochs=1, controller_steps=2, aggregate=3, val_batch=32,
+                     derive_samples=4, search_seeds=(0, 1), retrain_epochs=1, random_archs=2, macs_tolerance=0.2,
+                     imagenet_size=32, imagenet_images=0, minutes=3),
     'quick': QUICK,
-    'paper': replace(QUICK, width=1.0, train_images=0, val_images=5000, test_images=10000, search_epochs=150,
-                     pretrain_epochs=20, controller_steps=50, val_batch=500, retrain_epochs=200, lr=0.1,
-                     batch_size=128, imagenet_size=224, imagenet_epochs=90, imagenet_images=0, minutes=6000),
+    'paper': replace(QUICK, width=1.0, train_images=0, val_images=5000, report_images=5000, search_epochs=150,
+                     pretrain_epochs=20, controller_steps=50, val_batch=128, retrain_epochs=200, lr=0.1,
+                     batch_size=128, random_archs=10, imagenet_size=224, imagenet_epochs=90, imagenet_images=0,
+                     minutes=6000),
 }
 
+
 # %% ../../nbs/28_studies_nar.ipynb #cac8de69
-VARIANTS = ('NAR', 'NAR-PreTrain')   # the seed's names: without and with PreTrain
+VARIANTS = ('NAR', 'NAR-PreTrain')   # the paper's names: without and with PreTrain
 
 def search_config(budget: NarBudget, pretrain: bool, seed: int = 0) -> SearchConfig:
-    "The budget's search, with PreTrain's uniformly sampled epochs (`pretrain`) or without; the same epochs in all."
+    "The budget's search, with PreTrain's uniformly sampled epochs before it (`pretrain`) or without: an equal search."
     pre = budget.pretrain_epochs if check_bool('pretrain', pretrain) else 0
-    return SearchConfig(epochs=budget.search_epochs - pre, pretrain_epochs=pre, batch_size=budget.batch_size,
-                        lr=budget.lr, controller_steps=budget.controller_steps, val_batch=budget.val_batch, seed=seed)
+    return SearchConfig(epochs=budget.search_epochs, pretrain_epochs=pre, batch_size=budget.batch_size, lr=budget.lr,
+                        controller_steps=budget.controller_steps, aggregate=budget.aggregate,
+                        val_batch=budget.val_batch, seed=seed)
 
 def run_search(budget: NarBudget,   # the profile's budget
                granularity: str,    # 'block' (ResNet-18-8) or 'conv' (ResNet-18-16)
-               pretrain: bool,      # the seed's PreTrain variant
+               pretrain: bool,      # the paper's PreTrain variant
                seed: int,           # the search's seed (initialization, sampling, batches)
                train_ds: ImageSet,  # the images the shared weights train on
-               val_ds: ImageSet,    # the held-out split the rewards and the derivation use
+               val_ds: ImageSet,    # the held-out split the rewards and the derivation's choice use
+               report_ds: ImageSet,  # the other held-out split, on which the chosen architecture is reported
                device: str | torch.device | None = None,  # where the supernet runs
               ) -> dict:            # {'log': per-epoch records, 'derived': `derive`'s result}
     "One seeded NAR search at `granularity` and its derived architectures."
@@ -84,7 +91,8 @@ def run_search(budget: NarBudget,   # the profile's budget
     controller = Controller(GRANULARITIES[granularity])
     cfg = search_config(budget, pretrain, seed)
     log = search(supernet, controller, train_ds, val_ds, cfg=cfg, input_size=info.size, device=device)
-    derived = derive(supernet, controller, val_ds, budget.derive_samples, seed=seed, val_batch=budget.val_batch)
+    derived = derive(supernet, controller, val_ds, report_ds, samples=budget.derive_samples, seed=seed,
+                     val_batch=512)
     return {'log': log, 'derived': derived}
 
 def retrain_config(budget: NarBudget, model: str, seed: int = 0) -> TrainConfig:
@@ -92,25 +100,25 @@ def retrain_config(budget: NarBudget, model: str, seed: int = 0) -> TrainConfig:
     return TrainConfig(model, epochs=budget.retrain_epochs, batch_size=budget.batch_size, optimizer='sgd',
                        lr=budget.lr, momentum=0.9, weight_decay=5e-4, schedule='cosine', seed=seed, width=budget.width)
 
+
 # %% ../../nbs/28_studies_nar.ipynb #f4b9a2d6
 def search_cached(st: Study,           # the study: its budget, device and cache
                   granularity: str,    # 'block' (ResNet-18-8) or 'conv' (ResNet-18-16)
                   variant: str,        # one of `VARIANTS`
                   seed: int,           # the search's seed
                   train_ds: ImageSet,  # the images the shared weights train on
-                  val_ds: ImageSet,    # the held-out split the rewards and the derivation use
+                  val_ds: ImageSet,    # the held-out split the rewards and the derivation's choice use
+                  report_ds: ImageSet,  # the other held-out split, on which the chosen architecture is reported
                  ) -> dict:            # `run_search`'s result, computed or loaded
-    "`run_search`, cached under the search's settings, the width, the derivation's samples and both data sets."
+    "`run_search`, cached under the search's settings, the width, the derivation's samples and the three data sets."
     check_choice('variant', variant, VARIANTS)
     b, pre = st.budget, variant == 'NAR-PreTrain'
     key = {'granularity': granularity, 'search': asdict(search_config(b, pre, seed)), 'width': b.width,
-           'derive_samples': b.derive_samples, 'train': data_fingerprint(train_ds), 'val': data_fingerprint(val_ds)}
-    run = partial(run_search, b, granularity, pre, seed=seed, train_ds=train_ds, val_ds=val_ds, device=st.device)
+           'derive_samples': b.derive_samples, 'train': data_fingerprint(train_ds), 'val': data_fingerprint(val_ds),
+           'report': data_fingerprint(report_ds)}
+    run = partial(run_search, b, granularity, pre, seed=seed, train_ds=train_ds, val_ds=val_ds, report_ds=report_ds,
+                  device=st.device)
     return st.cached('search', key, run)
-
-def best_searched(derived: list) -> list:   # `derive`'s results of several searches -> the best one's architecture
-    "The architecture with the best held-out accuracy among several searches' (the first on a tie): never the test set."
-    return max(derived, key=lambda d: d['best_val_acc'])['best']
 
 def macs(arch: list,                  # the architecture (an operator per position)
          granularity: str,            # 'block' or 'conv'
@@ -136,8 +144,37 @@ def retrained_accuracy(st: Study,          # the study: its budget, device and c
                          progress=False)
     return 100 * evaluate(net, test_ds, device=st.device)['clean_acc']
 
+def half_mean(values: list,   # one value per position, in network order
+              deep: bool,     # the deeper half (else the shallower one)
+             ) -> float:      # the half's mean
+    "The mean of `values` over the deeper or the shallower half of the positions."
+    if len(values) < 2: raise ValueError(f"values must hold at least 2 positions, got {len(values)}")
+    return float(np.mean(values[len(values) // 2:] if deep else values[:len(values) // 2]))
+
 def replaced_share(arch: list,   # the architecture
                    deep: bool,   # the deeper half (else the shallower one)
                   ) -> float:    # the share of its positions not conv3×3
     "The share of replaced operators in the deeper or the shallower half of `arch`."
-    return np.mean([a != 0 for a in (arch[len(arch) // 2:] if deep else arch[:len(arch) // 2])])
+    return half_mean([float(a != 0) for a in arch], deep)
+
+def likely_replaced(log: list) -> list:   # a search's per-epoch log -> per position, P(not conv3×3) at its end
+    "The controller's final probability, per position, of an operator other than conv3×3 (along its most likely path)."
+    return [1 - p[0] for p in log[-1]['probs']]
+
+def random_plan(searched: dict,     # search seed -> its searched architecture
+                granularity: str,   # 'block' or 'conv'
+                budget: NarBudget,  # how many, the tolerance and the width
+                info: DatasetInfo,  # the images' size and channels the cost is counted at
+                seed: int = 0,      # the draws' seed
+               ) -> list:           # one dict per random architecture: its search seed, arch, tolerance and how drawn
+    ("`budget.random_archs` random architectures of the space, spread over the search seeds in turn, each at the MACs "
+     "of its seed's searched architecture (`matched_random`), to be retrained with that seed: a paired comparison.")
+    seeds = list(searched)
+    plan = []
+    for s in seeds:
+        k = len(range(seeds.index(s), budget.random_archs, len(seeds)))   # this seed's share of the draws
+        m = matched_random(searched[s], granularity, k, info.size, in_channels=info.in_channels, width=budget.width,
+                           tolerance=budget.macs_tolerance, seed=1000 * seed + s)
+        plan += [{'search seed': s, 'arch': a, 'tolerance': m.tolerance, 'drawn': m.drawn} for a in m.archs]
+    return plan
+
