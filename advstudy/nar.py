@@ -325,7 +325,7 @@ def search(supernet: NarSupernet,   # the shared weights, trained in place
         rewards = []
         for _ in loop(range(0 if pretrain else cfg.controller_steps), 'controller steps'):
             logps, ents, step_rewards = [], [], []
-            for _ in range(cfg.aggregate):
+            for _ in loop(range(cfg.aggregate), 'controller samples'):
                 arch, logp, ent, _ = controller.sample(gen)
                 xv, yv = next(rewards_from)
                 reward = _accuracy(supernet, arch, xv.to(dev), yv.to(dev))
