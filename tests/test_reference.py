@@ -3,7 +3,7 @@ import pytest, torch
 from advstudy.core import seed_everything
 from advstudy.data import get_dataset, balanced_indices
 from advstudy.train import TrainConfig, train_cached
-from advstudy.attacks import fgsm, pgd, bim, deepfool, cw_l2
+from advstudy.attacks import fgsm, pgd, bim, deepfool, cw_l2, apgd, apgd_t
 
 torchattacks = pytest.importorskip('torchattacks')
 fb = pytest.importorskip('foolbox')
@@ -121,3 +121,23 @@ def test_cw_succeeds_where_foolbox_does_with_no_larger_norm(setup):
     assert (info['success'] | ~ok).all(), 'C&W failed where foolbox succeeded'
     both = info['success'] & ok
     assert (info['l2'][both] <= ref_l2[both] * 1.05 + 1e-6).all(), (info['l2'][both] / ref_l2[both]).max()
+
+
+@pytest.mark.parametrize('norm, eps', [('linf', 0.05), ('l2', 1.0)])
+def test_apgd_agrees_with_torchattacks_and_is_at_least_as_strong(setup, norm, eps):
+    model, x, y, _ = setup
+    ours = apgd(model, x, y, eps=eps, steps=50, norm=norm)
+    theirs = torchattacks.APGD(model, norm={'linf': 'Linf', 'l2': 'L2'}[norm], eps=eps, steps=50, seed=0)(x, y)
+    with torch.no_grad(): ok_ours, ok_theirs = model(ours).argmax(1) == y, model(theirs).argmax(1) == y
+    assert abs(ok_ours.float().mean() - ok_theirs.float().mean()) <= 0.005 + 1e-9   # within 0.5 points (1 of 200)
+    assert (ok_ours & ~ok_theirs).sum() <= 2   # an image only theirs fools: their random start's luck, at most 1%
+
+
+def test_apgd_t_agrees_with_torchattacks(setup):
+    # torchattacks passes n_classes − 1 targets: 9 with 10 classes, the standard version's 9
+    model, x, y, _ = setup
+    ours = apgd_t(model, x, y, eps=0.05, steps=25)
+    theirs = torchattacks.APGDT(model, norm='Linf', eps=0.05, steps=25, n_classes=10, seed=0)(x, y)
+    with torch.no_grad(): ok_ours, ok_theirs = model(ours).argmax(1) == y, model(theirs).argmax(1) == y
+    assert abs(ok_ours.float().mean() - ok_theirs.float().mean()) <= 0.005 + 1e-9
+    assert (ok_ours & ~ok_theirs).sum() <= 2
