@@ -3,7 +3,7 @@ import pytest, torch
 from advstudy.core import seed_everything
 from advstudy.data import get_dataset, balanced_indices
 from advstudy.train import TrainConfig, train_cached
-from advstudy.attacks import fgsm, pgd, bim, deepfool, cw_l2, apgd, apgd_t
+from advstudy.attacks import fgsm, pgd, bim, deepfool, cw_l2, apgd, apgd_t, square
 
 torchattacks = pytest.importorskip('torchattacks')
 fb = pytest.importorskip('foolbox')
@@ -141,3 +141,14 @@ def test_apgd_t_agrees_with_torchattacks(setup):
     with torch.no_grad(): ok_ours, ok_theirs = model(ours).argmax(1) == y, model(theirs).argmax(1) == y
     assert abs(ok_ours.float().mean() - ok_theirs.float().mean()) <= 0.005 + 1e-9
     assert (ok_ours & ~ok_theirs).sum() <= 2
+
+
+@pytest.mark.parametrize('norm, eps', [('linf', 0.05), ('l2', 1.0)])
+def test_square_agrees_with_torchattacks(setup, norm, eps):
+    # the same schedule (p_init 0.8, no rescaling) and margin loss; the random draws differ, so agreement is statistical
+    model, x, y, _ = setup
+    ours = square(model, x, y, eps=eps, steps=1000, norm=norm)
+    theirs = torchattacks.Square(model, norm={'linf': 'Linf', 'l2': 'L2'}[norm], eps=eps, n_queries=1000, seed=0)(x, y)
+    with torch.no_grad(): ok_ours, ok_theirs = model(ours).argmax(1) == y, model(theirs).argmax(1) == y
+    gap = ok_ours.float().mean() - ok_theirs.float().mean()
+    assert abs(gap) <= 0.03, gap

@@ -16,6 +16,7 @@ from .gradient import FGSM, BIM, PGD, fgsm, bim, pgd, kurakin_steps
 from .minimal import DeepFool, deepfool, minimal_step, candidates_of
 from .cw import CW, cw_l2
 from .apgd import APGD, APGDT, apgd, apgd_t, dlr_loss, apgd_checkpoints, APGD_LOSSES, MOMENTUM
+from .square import Square, square, square_p, SQUARE_LOSSES
 from .universal import (
     apply_perturbation, c_uap, cd_uap, class_accuracy, evaluate_perturbation, evaluate_perturbations, f_uap,
     f_uap_step, load_perturbation, plot_perturbations, save_perturbation)
@@ -26,5 +27,6 @@ __all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'Target', 'Attack', 'attack_info', 
            'FGSM', 'BIM', 'PGD', 'fgsm', 'bim', 'pgd', 'kurakin_steps',
            'DeepFool', 'deepfool', 'minimal_step', 'candidates_of', 'CW', 'cw_l2',
            'APGD', 'APGDT', 'apgd', 'apgd_t', 'dlr_loss', 'apgd_checkpoints', 'APGD_LOSSES', 'MOMENTUM',
+           'Square', 'square', 'square_p', 'SQUARE_LOSSES',
            'apply_perturbation', 'c_uap', 'cd_uap', 'class_accuracy', 'evaluate_perturbation', 'evaluate_perturbations',
            'f_uap', 'f_uap_step', 'load_perturbation', 'plot_perturbations', 'save_perturbation']
