@@ -17,6 +17,7 @@ from .minimal import DeepFool, deepfool, minimal_step, candidates_of
 from .cw import CW, cw_l2
 from .apgd import APGD, APGDT, apgd, apgd_t, dlr_loss, apgd_checkpoints, APGD_LOSSES, MOMENTUM
 from .square import Square, square, square_p, SQUARE_LOSSES
+from .fab import FABT, fab_t, project_hyperplane
 from .universal import (
     apply_perturbation, c_uap, cd_uap, class_accuracy, evaluate_perturbation, evaluate_perturbations, f_uap,
     f_uap_step, load_perturbation, plot_perturbations, save_perturbation)
@@ -27,6 +28,6 @@ __all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'Target', 'Attack', 'attack_info', 
            'FGSM', 'BIM', 'PGD', 'fgsm', 'bim', 'pgd', 'kurakin_steps',
            'DeepFool', 'deepfool', 'minimal_step', 'candidates_of', 'CW', 'cw_l2',
            'APGD', 'APGDT', 'apgd', 'apgd_t', 'dlr_loss', 'apgd_checkpoints', 'APGD_LOSSES', 'MOMENTUM',
-           'Square', 'square', 'square_p', 'SQUARE_LOSSES',
+           'Square', 'square', 'square_p', 'SQUARE_LOSSES', 'FABT', 'fab_t', 'project_hyperplane',
            'apply_perturbation', 'c_uap', 'cd_uap', 'class_accuracy', 'evaluate_perturbation', 'evaluate_perturbations',
            'f_uap', 'f_uap_step', 'load_perturbation', 'plot_perturbations', 'save_perturbation']
