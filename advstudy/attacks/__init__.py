@@ -18,6 +18,7 @@ from .cw import CW, cw_l2
 from .apgd import APGD, APGDT, apgd, apgd_t, dlr_loss, apgd_checkpoints, APGD_LOSSES, MOMENTUM
 from .square import Square, square, square_p, SQUARE_LOSSES
 from .fab import FABT, fab_t, project_hyperplane
+from .autoattack import autoattack, AutoAttackResult, STANDARD
 from .universal import (
     apply_perturbation, c_uap, cd_uap, class_accuracy, evaluate_perturbation, evaluate_perturbations, f_uap,
     f_uap_step, load_perturbation, plot_perturbations, save_perturbation)
@@ -29,5 +30,6 @@ __all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'Target', 'Attack', 'attack_info', 
            'DeepFool', 'deepfool', 'minimal_step', 'candidates_of', 'CW', 'cw_l2',
            'APGD', 'APGDT', 'apgd', 'apgd_t', 'dlr_loss', 'apgd_checkpoints', 'APGD_LOSSES', 'MOMENTUM',
            'Square', 'square', 'square_p', 'SQUARE_LOSSES', 'FABT', 'fab_t', 'project_hyperplane',
+           'autoattack', 'AutoAttackResult', 'STANDARD',
            'apply_perturbation', 'c_uap', 'cd_uap', 'class_accuracy', 'evaluate_perturbation', 'evaluate_perturbations',
            'f_uap', 'f_uap_step', 'load_perturbation', 'plot_perturbations', 'save_perturbation']
