@@ -3,7 +3,8 @@ import pytest, torch
 from advstudy.core import seed_everything
 from advstudy.data import get_dataset, balanced_indices
 from advstudy.train import TrainConfig, train_cached
-from advstudy.attacks import fgsm, pgd, bim, deepfool, cw_l2, apgd, apgd_t, square, fab_t, project_hyperplane
+from advstudy.attacks import (fgsm, pgd, bim, deepfool, cw_l2, apgd, apgd_t, square, fab_t, project_hyperplane,
+                              autoattack)
 
 torchattacks = pytest.importorskip('torchattacks')
 fb = pytest.importorskip('foolbox')
@@ -171,3 +172,25 @@ def test_fab_t_agrees_with_torchattacks(setup):
     theirs = torchattacks.FAB(model, norm='Linf', eps=0.05, steps=20, multi_targeted=True, n_classes=10)(x, y)
     with torch.no_grad(): ok_ours, ok_theirs = model(ours).argmax(1) == y, model(theirs).argmax(1) == y
     assert abs(ok_ours.float().mean() - ok_theirs.float().mean()) <= 0.01 + 1e-9   # within 1 point (2 of 200)
+
+
+def test_autoattack_stages_agree_with_torchattacks(setup):
+    # the same four attacks in the same order with the same (reduced, for CI) settings on 1,000 test images;
+    # torchattacks passes n_classes − 1 = 9 targets to APGD-T and FAB-T, so ours gets 9 too
+    model = setup[0]
+    test = get_dataset('fashion_mnist', False)
+    x, y = test.batch(balanced_indices(test.labels, 1000, 1))
+    eps = 0.03
+    cheap = {'APGD-CE': {'steps': 50}, 'APGD-T': {'steps': 10}, 'FAB-T': {'steps': 10}, 'Square': {'steps': 300}}
+    ours = autoattack(model, x, y, eps=eps, settings=cheap)
+    theirs = [torchattacks.APGD(model, eps=eps, steps=50, seed=0),
+              torchattacks.APGDT(model, eps=eps, steps=10, seed=0),
+              torchattacks.FAB(model, eps=eps, steps=10, multi_targeted=True, n_classes=10, seed=0),
+              torchattacks.Square(model, eps=eps, n_queries=300, seed=0)]
+    with torch.no_grad(): robust = model(x).argmax(1) == y
+    for stage, atk in zip(ours.stages, theirs):
+        a = robust.nonzero()[:, 0]
+        adv = atk(x[a], y[a])
+        with torch.no_grad(): robust[a] &= model(adv).argmax(1) == y[a]
+        gap = stage['robust_accuracy'] - robust.float().mean().item()
+        assert abs(gap) <= 0.005 + 1e-9, (stage['attack'], stage['robust_accuracy'], gap)   # within 0.5 points
