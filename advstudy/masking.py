@@ -1,4 +1,4 @@
-"""Automated checks for gradient masking (Carlini et al. 2019; Athalye et al. 2018): one table per defence, each row a check.
+"""Automated checks for gradient masking (Carlini et al. 2019): one table per defence, one row per check.
 
 Docs: https://advstudy.github.io/advstudy/masking.html.md"""
 
