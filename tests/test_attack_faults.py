@@ -2,7 +2,8 @@
 logits, images of the wrong channel count, `torch.inference_mode()`, and (kept working) `torch.no_grad()`."""
 import pytest, torch, torch.nn as nn
 from advstudy.attacks import (fgsm, bim, pgd, deepfool, minimal_step, cw_l2, c_uap, f_uap, cd_uap, FGSM,
-                              evaluate_perturbation)
+                              evaluate_perturbation, apgd, square, fab_t)
+from advstudy.masking import masking_checks
 from advstudy.geometry import reverse_cost, boundary_distance, random_directions
 from advstudy.evaluate import evaluate, predict, accuracy, steps_sweep, craft
 from advstudy.data import ImageSet, DatasetInfo
@@ -42,6 +43,13 @@ ATTACKS = {
     'f_uap': lambda m, x, y, ds: f_uap(m, ds, eps=0.1, epochs=1, batch_size=4, device='cpu'),
     'cd_uap': lambda m, x, y, ds: cd_uap(m, ds, eps=0.1, targeted_classes=[0], epochs=1, batch_size=4, device='cpu'),
     'reverse_cost': lambda m, x, y, ds: reverse_cost(m, x, (y + 1) % 3, steps=2),
+    'apgd': lambda m, x, y, ds: apgd(m, x, y, steps=3),
+    'apgd_dlr_l2': lambda m, x, y, ds: apgd(m, x, y, eps=0.5, steps=3, norm='l2', loss='dlr', restarts=2),
+    'square': lambda m, x, y, ds: square(m, x, y, steps=3),
+    'square_l2': lambda m, x, y, ds: square(m, x, y, eps=0.5, steps=3, norm='l2'),
+    'fab_t': lambda m, x, y, ds: fab_t(m, x, y, steps=2, n_targets=2),
+    'masking_checks': lambda m, x, y, ds: torch.tensor([v is True for v in masking_checks(
+        m, x, y, eps=0.1, steps=2, restarts=2, queries=3)['passed']]),
     'steps_sweep': lambda m, x, y, ds: steps_sweep(m, ds, lambda a, b, callback: bim(m, a, b, steps=2,
                                                                                      callback=callback), [1, 2]),
 }

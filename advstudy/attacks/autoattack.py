@@ -58,10 +58,17 @@ def autoattack(model: nn.Module,       # a classifier of [0, 1] images
         raise ValueError(f"settings must map attack names {list(STANDARD)} to their settings, got "
                          f"{bad if isinstance(settings, dict) else type(settings).__name__}")
     plan = {name: {**STANDARD[name], **settings.get(name, {})} for name in STANDARD}
+    custom = plan != STANDARD
     with frozen(model):
         y, _ = prepare_inputs(model, images, labels, None, seed=seed)
         x0 = images.detach()
-        with torch.no_grad(): robust = check_logits(model(x0), 'clean images').argmax(1) == y
+        with torch.no_grad(): z = check_logits(model(x0), 'clean images')
+        if z.shape[1] < 4:
+            raise ValueError(f"model must have at least 4 classes for AutoAttack (APGD-T's targeted DLR loss), got "
+                             f"{z.shape[1]}")
+        for name in ('APGD-T', 'FAB-T'):   # fewer than 10 classes: every other class, as torchattacks does
+            if 'n_targets' not in settings.get(name, {}): plan[name]['n_targets'] = min(9, z.shape[1] - 1)
+        robust = z.argmax(1) == y
         clean, adv, stages = robust.float().mean().item(), x0.clone(), []
         for name, run in _RUN.items():
             a = robust.nonzero()[:, 0]
@@ -77,4 +84,4 @@ def autoattack(model: nn.Module,       # a classifier of [0, 1] images
             stages.append({'attack': name, 'robust_accuracy': robust.float().mean().item(), 'attacked': len(a),
                            'seconds': time.perf_counter() - start, 'settings': plan[name]})
     return AutoAttackResult(adv, robust, clean, stages, eps=eps, norm=norm,
-                            version='standard' if plan == STANDARD else 'custom', seed=seed)
+                            version='custom' if custom else 'standard', seed=seed)
