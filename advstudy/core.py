@@ -197,9 +197,13 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     "(tensors, meta) saved by `save_tensors`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"path must be an existing tensor file, got {str(path)!r}")
-    from safetensors import safe_open
-    with safe_open(str(path), framework='pt') as f: meta = json.loads((f.metadata() or {}).get('meta', '{}'))
-    return st_load(path.read_bytes()), meta
+    from safetensors import safe_open, SafetensorError
+    try:
+        with safe_open(str(path), framework='pt') as f: meta = json.loads((f.metadata() or {}).get('meta', '{}'))
+        return st_load(path.read_bytes()), meta
+    except (SafetensorError, json.JSONDecodeError) as e:
+        raise ValueError(f"{str(path)!r} is not a readable safetensors file ({e}): it is truncated or damaged; delete "
+                         f"it and save or compute it again") from e
 
 # %% ../nbs/00_core.ipynb #5f86adfd
 _SUFFIXES = ('.json', '.safetensors')   # the two ways a result is stored

@@ -6,7 +6,7 @@ Docs: https://advstudy.github.io/advstudy/corruptions.html.md"""
 
 # %% ../nbs/25_corruptions.ipynb #4dbed442
 from __future__ import annotations
-import math
+import math, numbers
 from collections.abc import Iterable
 import torch, torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
@@ -86,6 +86,12 @@ def corruption_errors(model: torch.nn.Module,        # a classifier of [0, 1] im
     return {c: [1 - accuracy(model, corrupt(images, c, s, seed=seed), labels, batch_size, device=device)
                 for s in range(1, 6)] for c in corruptions}
 
+def _fractions(name: str, corruption: str, values) -> None:
+    "Raise unless every error of `values` is a finite fraction in [0, 1] (not a percentage)."
+    bad = [v for v in values if not isinstance(v, numbers.Real) or not math.isfinite(v) or not 0 <= v <= 1]
+    if bad: raise ValueError(f"{name}[{corruption!r}] must hold error rates as fractions in [0, 1] (not percent, not "
+                             f"NaN), got {bad}")
+
 def mce(errors: dict,     # a model's `corruption_errors`
         baseline: dict,   # the baseline model's, over the same corruptions
        ) -> dict:         # {'mCE': %, 'CE': {corruption: %}}
@@ -97,6 +103,7 @@ def mce(errors: dict,     # a model's `corruption_errors`
     for c in errors:
         if len(errors[c]) != 5 or len(baseline[c]) != 5:
             raise ValueError(f"errors[{c!r}] and baseline[{c!r}] must hold 5 severities")
+        for name, v in (('errors', errors[c]), ('baseline', baseline[c])): _fractions(name, c, v)
         if sum(baseline[c]) <= 0: raise ValueError(f"baseline[{c!r}] must have a positive error sum")
         ce[c] = 100 * sum(errors[c]) / sum(baseline[c])
     return {'mCE': sum(ce.values()) / len(ce), 'CE': ce}
@@ -106,4 +113,5 @@ def mean_error(errors: dict) -> float:   # %
      "needs no baseline, so a baseline model's own value varies across seeds like any other's.")
     if not isinstance(errors, dict) or not errors or any(len(v) != 5 for v in errors.values()):
         raise ValueError("errors must be a non-empty dict of corruption -> 5 severities' errors")
+    for c, v in errors.items(): _fractions('errors', c, v)
     return 100 * sum(sum(v) for v in errors.values()) / (5 * len(errors))

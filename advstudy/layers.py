@@ -51,7 +51,9 @@ def dual_layers(model: nn.Module) -> list:
 def convert_dual_bn(model: nn.Module) -> nn.Module:
     "Replace every `BatchNorm2d` of `model` in place by a `DualBatchNorm2d` whose main BN and twin copy it; `model`."
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    plain = [(n, m) for n, m in model.named_modules() if type(m) is nn.BatchNorm2d]
+    inside = {f'{n}.{c}' if n else c for n, m in model.named_modules() if isinstance(m, DualBatchNorm2d)
+              for c, _ in m.named_children()}                          # a twin is converted with its dual layer
+    plain = [(n, m) for n, m in model.named_modules() if type(m) is nn.BatchNorm2d and n not in inside]
     if not plain and not dual_layers(model):
         raise ValueError("model must hold a BatchNorm2d to convert (AdvProp needs batch norm); it has none")
     for name, bn in plain:

@@ -331,8 +331,12 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> nn.
     if not path.is_file():
         raise FileNotFoundError(f"path must be an existing weights file, got {str(path)!r}")
     if path.suffix == '.safetensors':
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
-        sd = load_file(str(path))
+        try: sd = load_file(str(path))
+        except SafetensorError as e:
+            raise ValueError(f"{str(path)!r} is not a readable safetensors file ({e}): it is truncated or damaged; "
+                             f"save the weights again") from e
     else:
         sd = torch.load(path, map_location='cpu', weights_only=True)
         sd = sd.get('state_dict', sd.get('model', sd)) if isinstance(sd, dict) else sd

@@ -68,6 +68,8 @@ class NarResNet(nn.Module):
                  imagenet_stem: bool = True):  # torchvision's 7×7 stride-2 stem and max-pool, or 3×3 stride 1
         super().__init__()
         self.arch, self.granularity = check_arch(arch, granularity), granularity
+        num_classes, in_channels = check_int('num_classes', num_classes, 1), check_int('in_channels', in_channels, 1)
+        width = check_float('width', width, 0, lo_open=True)
         per_conv = [a for a in self.arch for _ in range(2)] if granularity == 'block' else list(self.arch)
         chans = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
         if imagenet_stem:

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from .core import check_float, check_int, frozen
 from .dryrun import loop
 from .train import Hook
+from .attacks.base import check_images, check_channels, check_model
 
 # %% auto #0
 __all__ = ['KERNEL_LAYERS', 'penalized_weights', 'weight_penalty', 'layer_of', 'record_outputs', 'activity_penalty',
@@ -121,8 +122,11 @@ def activity_ratio(model: nn.Module,      # a classifier
                   ) -> float:
     "Average activity ratio: the share of `layer`'s output units above 0 per image, averaged over `images`."
     batch_size = check_int('batch_size', batch_size, 1)
+    check_model(model)
     if not isinstance(images, torch.Tensor) or images.ndim < 2 or len(images) == 0:
         raise ValueError("images must be a non-empty (N, ...) tensor")
+    if not torch.isfinite(images).all(): raise ValueError("images must be finite (found NaN or inf)")
+    if images.ndim == 4: check_channels(model, check_images(images))   # images: in [0, 1], the model's channels
     module, ratios = layer_of(model, layer), []
     with frozen(model), record_outputs(module) as outputs:
         for i in loop(range(0, len(images), batch_size), 'batches'):
@@ -135,5 +139,7 @@ def weight_density(model: nn.Module, threshold: float = 1e-3) -> float:
     threshold = check_float('threshold', threshold, 0)
     weights = list(penalized_weights(model).values())
     if not weights: raise ValueError("model must hold a convolution or linear layer")
+    if bad := [n for n, w in penalized_weights(model).items() if not torch.isfinite(w).all()]:
+        raise ValueError(f"model's weights must be finite: NaN or inf in {bad} (a diverged training?)")
     above = sum((w.detach().abs() > threshold).sum().item() for w in weights)
     return above / sum(w.numel() for w in weights)

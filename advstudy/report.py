@@ -564,17 +564,21 @@ def mean_std(df: pd.DataFrame,           # one row per seed (or round) and group
              cols: str | Sequence[str],  # the measured columns
              digits: int = 3,            # decimals shown
             ) -> pd.DataFrame:
-    "One row per group of `by`: each of `cols` as 'mean ± std' over the group's rows, with `n`, the rows it holds."
+    ("One row per group of `by`: each of `cols` as 'mean ± std' over the group's rows, with `n`, the rows it holds; "
+     "a cell over fewer rows (missing values) says how many: 'mean ± std (3 of 4)'.")
     if not isinstance(df, pd.DataFrame): raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     by, cols = ([c] if isinstance(c, str) else list(c) for c in (by, cols))
     for name, col in [*(('by', b) for b in by), *(('cols', c) for c in cols)]:
         if col not in df.columns: raise ValueError(f"{name} must name columns of df {list(df.columns)}, got {col!r}")
     g = df.groupby(by, sort=False)[cols]
-    mu, sd, n = g.mean(), g.std(ddof=1).fillna(0), g.size()
+    mu, sd, n, counted = g.mean(), g.std(ddof=1).fillna(0), g.size(), g.count()
     rows = []
     for k in mu.index:
         keys = dict(zip(by, k if isinstance(k, tuple) else (k,)))
-        rows.append({**keys, **{c: f"{mu.loc[k, c]:.{digits}f} ± {sd.loc[k, c]:.{digits}f}" for c in cols}, 'n': n[k]})
+        cells = {c: f"{mu.loc[k, c]:.{digits}f} ± {sd.loc[k, c]:.{digits}f}" for c in cols}
+        for c in cols:   # a missing value is said, never silently dropped: 'mean ± std (3 of 4)'
+            if counted.loc[k, c] < n[k]: cells[c] += f" ({counted.loc[k, c]} of {n[k]})"
+        rows.append({**keys, **cells, 'n': n[k]})
     return pd.DataFrame(rows)
 
 # %% ../nbs/13_report.ipynb #2e0602ea

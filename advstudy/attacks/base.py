@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.docments import docments
-from ..core import check_int, frozen
+from ..core import check_int, check_choice, frozen
 
 # %% auto #0
-__all__ = ['TARGET_MODES', 'Target', 'CALL_ARGUMENTS', 'check_images', 'check_labels', 'check_model', 'model_channels',
+__all__ = ['TARGET_MODES', 'Target', 'NORMS', 'CALL_ARGUMENTS', 'check_images', 'check_labels', 'check_model', 'model_channels',
            'check_channels', 'check_logits', 'check_classes', 'check_grad_mode', 'resolve_target', 'prepare_inputs',
            'input_grad', 'attack_info', 'grad_step', 'project_ball', 'project', 'random_delta', 'Attack']
 
@@ -166,13 +166,17 @@ def _item_norms(t: torch.Tensor) -> torch.Tensor:
     "The L2 norm of each item along the first dimension, shaped to broadcast against `t`."
     return t.flatten(1).norm(dim=1).view(-1, *[1] * (t.ndim - 1))
 
+NORMS = ('linf', 'l2')   # the threat models every step, projection and random start knows
+
 def grad_step(x: torch.Tensor, grad: torch.Tensor, alpha: float, norm: str = 'linf') -> torch.Tensor:
     "x + α·sign(grad) for L∞, x + α·grad/‖grad‖₂ (per item) for L2: one ascent step of size `alpha`."
+    check_choice('norm', norm, NORMS)
     if norm == 'linf': return x + alpha * grad.sign()
     return x + alpha * grad / _item_norms(grad).clamp_min(1e-12)
 
 def project_ball(delta: torch.Tensor, eps: float, norm: str = 'linf') -> torch.Tensor:
     "`delta` in the ε-ball: clipped to [−ε, ε] for L∞, rescaled to norm ≤ ε (per item) for L2."
+    check_choice('norm', norm, NORMS)
     if norm == 'linf': return delta.clamp(-eps, eps)
     return delta * (eps / _item_norms(delta).clamp_min(1e-12)).clamp(max=1)
 
@@ -185,6 +189,7 @@ def project(x: torch.Tensor, x0: torch.Tensor | None = None, eps: float | None =
 def random_delta(shape: tuple[int, ...], eps: float, norm: str = 'linf',
                  generator: torch.Generator | None = None) -> torch.Tensor:
     "A uniform random point of the ε-ball of each item, of `shape` (N, ...), on the CPU, drawn from `generator`."
+    check_choice('norm', norm, NORMS)
     if norm == 'linf': return (torch.rand(shape, generator=generator) * 2 - 1) * eps
     d = torch.randn(shape, generator=generator)
     u = torch.rand(shape[0], generator=generator)
