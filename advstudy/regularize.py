@@ -31,11 +31,13 @@ def penalized_weights(model: nn.Module) -> dict:
 def weight_penalty(model: nn.Module,   # the model whose kernels are penalized
                    l1: float = 0.0,    # λ of Σ|W| (Keras `L1`)
                    l2: float = 0.0,    # λ of ΣW² (Keras `L2`); both: Elastic Net (Keras `l1_l2`)
+                   dtype: torch.dtype | None = None,  # the sums' dtype (None: the weights'; float64: stabler digits)
                   ) -> torch.Tensor:
     "l1·Σ|W| + l2·ΣW² summed over `penalized_weights(model)`, a scalar tensor with gradients."
     l1, l2 = check_float('l1', l1, 0), check_float('l2', l2, 0)
     weights = list(penalized_weights(model).values())
     if not weights: raise ValueError("model must hold a convolution or linear layer for the kernel penalties")
+    if dtype is not None: weights = [w.to(dtype) for w in weights]
     total = weights[0].new_zeros(())
     for w in weights:
         if l1: total = total + l1 * w.abs().sum()

@@ -249,8 +249,8 @@ def early_share(history: list) -> float:   # in (0, ∞); lower: slower converge
 def penalty_share(model: nn.Module, h: Hook, history: list) -> float:   # in [0, 1]; 0 without a kernel penalty
     "The kernel penalty of `model`'s final weights as a share of its last epoch's training loss (which includes it)."
     if not isinstance(h, Regularized) or not (h.l1 or h.l2): return 0.0
-    with torch.no_grad(): penalty = weight_penalty(model, h.l1, h.l2).item()
-    return penalty / history[-1]['loss']
+    with torch.no_grad(): penalty = weight_penalty(model, h.l1, h.l2, dtype=torch.float64).item()
+    return round(penalty / history[-1]['loss'], 10)   # float64 sums, rounded: one value whatever the thread count
 
 # %% ../../nbs/23_studies_regularization.ipynb #b9b7eb79
 def table1_cell(st: Study,                     # the study: caches, device, report
