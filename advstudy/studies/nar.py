@@ -56,7 +56,7 @@ BUDGETS = {
                      derive_samples=4, search_seeds=(0, 1), retrain_epochs=1, random_archs=2, macs_tolerance=0.2,
                      imagenet_size=32, imagenet_images=0, minutes=3),
     'quick': QUICK,
-    'paper': replace(QUICK, width=1.0, train_images=0, val_images=5000, report_images=5000, search_epochs=150,
+    'paper': replace(QUICK, width=1.0, train_images=0, val_images=2500, report_images=2500, search_epochs=150,
                      pretrain_epochs=20, controller_steps=50, val_batch=128, retrain_epochs=200, lr=0.1,
                      batch_size=128, random_archs=10, imagenet_size=224, imagenet_epochs=90, imagenet_images=0,
                      minutes=6000),
