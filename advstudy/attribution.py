@@ -12,7 +12,7 @@ import torch, torch.nn as nn
 from captum.attr import LayerGradCam, LayerAttribution, Occlusion
 from torchvision.transforms.v2.functional import gaussian_blur
 from .core import check_float, check_int, frozen
-from .attacks.base import check_images, check_labels
+from .attacks.base import check_images, check_labels, check_channels, check_model, check_grad_mode
 
 # %% auto #0
 __all__ = ['OCCLUSION_FORWARD', 'normalize_maps', 'constant_maps', 'gradcam', 'occlusion_batch', 'occlusion', 'ssd', 'Stability',
@@ -38,9 +38,16 @@ def constant_maps(maps: torch.Tensor,  # (N, ...) maps, before normalization
     span = flat.max(1).values - flat.min(1).values
     return span <= tol * flat.abs().max(1).values
 
+def _inputs(model, images) -> torch.Tensor:
+    "`images` checked as the attacks check them: a model, finite [0, 1] images of its channels, at least one."
+    check_grad_mode()   # Captum needs gradients (Grad-CAM) or at least a model run outside inference mode
+    check_channels(check_model(model), check_images(images))
+    if len(images) == 0: raise ValueError("images must hold at least one image, got an empty batch")
+    return images
+
 def _targets(model, images, target) -> torch.Tensor:
-    "`target` checked against the model's classes, or the predicted classes when it is None."
-    with torch.no_grad(): logits = model(images)
+    "`target` checked against the model's classes, or the predicted classes when it is None (the model left as found)."
+    with torch.no_grad(), frozen(model): logits = model(images)
     if target is None: return logits.argmax(1)
     if isinstance(target, int): target = torch.full((len(images),), target, device=images.device)
     return check_labels(target, len(images), logits.shape[1], name='target')
@@ -53,10 +60,12 @@ def gradcam(model: nn.Module,            # a classifier of [0, 1] images
             normalize: bool = True,      # False: the raw maps (after Grad-CAM's ReLU and the upsampling)
            ) -> torch.Tensor:
     "Grad-CAM maps (N, H, W) in [0, 1], by Captum's `LayerGradCam`, bilinearly upsampled to the images' size."
-    check_images(images)
+    _inputs(model, images)
     layer = getattr(model, 'gradcam_layer', None) if layer is None else layer
     if not isinstance(layer, nn.Module):
         raise ValueError("layer must be a module of the model (the model has no `gradcam_layer` to default to)")
+    if not any(m is layer for m in model.modules()):
+        raise ValueError(f"layer must be a module of the model, got a {type(layer).__name__} that is not part of it")
     with frozen(model):
         target = _targets(model, images, target)
         maps = LayerGradCam(model, layer).attribute(images, target=target, relu_attributions=True)
@@ -80,7 +89,7 @@ def occlusion(model: nn.Module,          # a classifier of [0, 1] images
               normalize: bool = True,    # False: the raw maps (the score's drop, summed over channels)
              ) -> torch.Tensor:
     "Occlusion maps (N, H, W) in [0, 1], by Captum's `Occlusion`, summed over channels."
-    check_images(images)
+    _inputs(model, images)
     side = min(images.shape[-2:])
     window = check_int('window', window, 1, side)
     stride = check_int('stride', stride, 1, side)
@@ -116,7 +125,7 @@ def _stability(a: torch.Tensor, b: torch.Tensor, tol: float) -> Stability:
 def occlusion_stability(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor | None = None,
                         stride: int = 2, tol: float = 1e-6) -> Stability:
     "Per-image SSD between occlusion maps with 4×4 and with 2×2 patches (both at `stride`), for the predicted class."
-    target = _targets(model, images, target)
+    target = _targets(model, _inputs(model, images), target)
     return _stability(occlusion(model, images, target, window=4, stride=stride, normalize=False),
                       occlusion(model, images, target, window=2, stride=stride, normalize=False), tol)
 
@@ -128,7 +137,7 @@ def blur(images: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
 def gradcam_stability(model: nn.Module, images: torch.Tensor, target: int | torch.Tensor | None = None,
                       sigma: float = 0.5, layer: nn.Module | None = None, tol: float = 1e-6) -> Stability:
     "Per-image SSD between the Grad-CAM of the images and of the images blurred by a Gaussian of `sigma` (3×3 kernel)."
-    target = _targets(model, images, target)
+    target = _targets(model, _inputs(model, images), target)
     return _stability(gradcam(model, images, target, layer=layer, normalize=False),
                       gradcam(model, blur(images, sigma), target, layer=layer, normalize=False), tol)
 

@@ -88,3 +88,20 @@ def test_nar_refuses_configurations_that_cannot_work():
         search(sup, Controller(8), toy, toy.subset([]), cfg=cfg, input_size=8)
     with pytest.raises(ValueError, match='controller must choose 8 positions'):
         search(sup, Controller(16), toy, toy, cfg=cfg, input_size=8)
+
+
+def test_attribution_refuses_misuse_and_leaves_the_model_as_found():
+    from advstudy.attribution import gradcam, occlusion, gradcam_stability
+    model = net(3).train()   # train mode: a BN whose running statistics a careless pass would move
+    x = torch.rand(2, 3, 6, 6)
+    with pytest.raises(ValueError, match="images must have the model's 3 channels"):
+        gradcam(model, x[:, :1], layer=model[0])
+    with pytest.raises(ValueError, match='layer must be a module of the model'):
+        gradcam(model, x, layer=nn.Conv2d(3, 4, 3))
+    with pytest.raises(RuntimeError, match='inference_mode'):
+        with torch.inference_mode(): gradcam(model, x, layer=model[0])
+    with pytest.raises(ValueError, match='at least one image'): occlusion(model, x[:0])
+    with pytest.raises(TypeError, match='model must be a torch.nn.Module'): occlusion('resnet18', x)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    gradcam_stability(model, x, layer=model[0])
+    assert model.training and all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
