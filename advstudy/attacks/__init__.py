@@ -9,13 +9,15 @@ __all__ = []
 
 # %% ../../nbs/10_attacks.ipynb #7d8b7dd2
 from .base import (
-    TARGET_MODES, CALL_ARGUMENTS, Target, Attack, attack_info, check_images, check_labels, check_model, grad_step,
+    TARGET_MODES, CALL_ARGUMENTS, NORMS, Target,
+    Attack, attack_info, check_images, check_labels, check_model, grad_step,
     input_grad, prepare_inputs, project, project_ball, random_delta, resolve_target, model_channels, check_channels,
     check_logits, check_classes, check_grad_mode)
 from .gradient import FGSM, BIM, PGD, fgsm, bim, pgd, kurakin_steps
 from .minimal import DeepFool, deepfool, minimal_step, candidates_of
 from .cw import CW, cw_l2
 from .apgd import APGD, APGDT, apgd, apgd_t, dlr_loss, apgd_checkpoints, APGD_LOSSES, MOMENTUM
+from .apgd import runner_ups
 from .square import Square, square, square_p, SQUARE_LOSSES
 from .fab import FABT, fab_t, project_hyperplane
 from .autoattack import autoattack, AutoAttackResult, STANDARD
@@ -23,12 +25,12 @@ from .universal import (
     apply_perturbation, c_uap, cd_uap, class_accuracy, evaluate_perturbation, evaluate_perturbations, f_uap,
     f_uap_step, load_perturbation, plot_perturbations, save_perturbation)
 
-__all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'Target', 'Attack', 'attack_info', 'check_images', 'check_labels',
+__all__ = ['TARGET_MODES', 'CALL_ARGUMENTS', 'NORMS', 'Target', 'Attack', 'attack_info', 'check_images', 'check_labels',
            'check_model', 'grad_step', 'input_grad', 'prepare_inputs', 'project', 'project_ball', 'random_delta',
            'resolve_target', 'model_channels', 'check_channels', 'check_logits', 'check_classes', 'check_grad_mode',
            'FGSM', 'BIM', 'PGD', 'fgsm', 'bim', 'pgd', 'kurakin_steps',
            'DeepFool', 'deepfool', 'minimal_step', 'candidates_of', 'CW', 'cw_l2',
-           'APGD', 'APGDT', 'apgd', 'apgd_t', 'dlr_loss', 'apgd_checkpoints', 'APGD_LOSSES', 'MOMENTUM',
+           'APGD', 'APGDT', 'apgd', 'apgd_t', 'dlr_loss', 'apgd_checkpoints', 'APGD_LOSSES', 'MOMENTUM', 'runner_ups',
            'Square', 'square', 'square_p', 'SQUARE_LOSSES', 'FABT', 'fab_t', 'project_hyperplane',
            'autoattack', 'AutoAttackResult', 'STANDARD',
            'apply_perturbation', 'c_uap', 'cd_uap', 'class_accuracy', 'evaluate_perturbation', 'evaluate_perturbations',

@@ -11,7 +11,7 @@ from ..core import check_float, check_int, check_choice, check_bool, frozen
 from .base import Attack, Target, attack_info, prepare_inputs, project, check_logits
 
 # %% auto #0
-__all__ = ['MOMENTUM', 'APGD_LOSSES', 'dlr_loss', 'apgd_checkpoints', 'apgd', 'apgd_t', 'APGD', 'APGDT']
+__all__ = ['MOMENTUM', 'APGD_LOSSES', 'dlr_loss', 'apgd_checkpoints', 'apgd', 'runner_ups', 'apgd_t', 'APGD', 'APGDT']
 
 # %% ../../nbs/09a_attacks_apgd.ipynb #dc571fd4
 def dlr_loss(logits: torch.Tensor,       # (N, K) logits
@@ -56,7 +56,7 @@ def _apgd_settings(eps, steps, norm, loss, restarts, rho) -> dict:
             'restarts': check_int('restarts', restarts, 1), 'rho': check_float('rho', rho, 0, 1, lo_open=True)}
 
 def _apgd_start(x0: torch.Tensor, eps: float, norm: str, gen: torch.Generator) -> torch.Tensor:
-    "The reference's random start: ε times a uniform draw over its largest coordinate (L∞), or a Gaussian of norm ε."
+    "The reference's random start: ε times a uniform draw scaled by its largest coordinate (L∞); an L2 Gaussian."
     if norm == 'linf':
         t = torch.rand(x0.shape, generator=gen) * 2 - 1
         t = t / t.flatten(1).abs().amax(1).view(-1, 1, 1, 1)
@@ -157,6 +157,18 @@ def _apgd_t_settings(eps, steps, norm, n_targets, rho) -> dict:
     return {'eps': s['eps'], 'steps': s['steps'], 'norm': s['norm'], 'n_targets': check_int('n_targets', n_targets, 1),
             'rho': s['rho']}
 
+@torch.no_grad()
+def runner_ups(model: nn.Module,       # a classifier of [0, 1] images
+               images: torch.Tensor,   # (N, C, H, W) clean images
+               labels: torch.Tensor,   # (N,) true classes
+               n_targets: int,         # the runner-up classes a targeted attack will take in turn
+              ) -> tuple[torch.Tensor, torch.Tensor]:  # (classes by clean logit, highest first; misclassified)
+    "The classes each clean image's logits rank, and which images are already wrong; `n_targets` checked against them."
+    z = check_logits(model(images), 'clean images')
+    if n_targets > z.shape[1] - 1:
+        raise ValueError(f"n_targets must be in [1, {z.shape[1] - 1}] (the classes but one), got {n_targets}")
+    return z.argsort(1, descending=True), z.argmax(1) != labels
+
 def apgd_t(model: nn.Module,          # a classifier of [0, 1] images
            images: torch.Tensor,      # (N, C, H, W) in [0, 1]
            labels: torch.Tensor,      # (N,) true classes
@@ -174,13 +186,10 @@ def apgd_t(model: nn.Module,          # a classifier of [0, 1] images
     with frozen(model):
         y, _ = prepare_inputs(model, images, labels, None, seed=seed)
         x0 = images.detach()
-        with torch.no_grad(): z = check_logits(model(x0), 'clean images')
-        if s['n_targets'] > z.shape[1] - 1:
-            raise ValueError(f"n_targets must be in [1, {z.shape[1] - 1}] (the classes but one), got {s['n_targets']}")
-        ranked = z.argsort(1, descending=True)
+        ranked, done = runner_ups(model, x0, y, n_targets=s['n_targets'])
         run = {'eps': s['eps'], 'steps': s['steps'], 'norm': s['norm'], 'loss': 'dlr', 'rho': s['rho']}
         gen = torch.Generator().manual_seed(seed)
-        adv, done = x0.clone(), z.argmax(1) != y
+        adv = x0.clone()
         for k in range(1, s['n_targets'] + 1):
             a = (~done).nonzero()[:, 0]
             if len(a) == 0: break

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch, torch.nn as nn
 from ..core import check_float, check_int, check_choice, check_bool, frozen
 from .base import Attack, attack_info, prepare_inputs, check_logits
+from .apgd import runner_ups
 
 # %% auto #0
 __all__ = ['project_hyperplane', 'fab_t', 'FABT']
@@ -110,12 +111,9 @@ def fab_t(model: nn.Module,          # a classifier of [0, 1] images
     with frozen(model):
         y, _ = prepare_inputs(model, images, labels, None, seed=seed)
         x0 = images.detach()
-        with torch.no_grad(): z = check_logits(model(x0), 'clean images')
-        if s['n_targets'] > z.shape[1] - 1:
-            raise ValueError(f"n_targets must be in [1, {z.shape[1] - 1}] (the classes but one), got {s['n_targets']}")
-        ranked = z.argsort(1, descending=True)
+        ranked, done = runner_ups(model, x0, y, n_targets=s['n_targets'])
         gen = torch.Generator().manual_seed(seed)
-        adv, done = x0.clone(), z.argmax(1) != y
+        adv = x0.clone()
         for k in range(1, s['n_targets'] + 1):
             for r in range(s['restarts']):
                 a = (~done).nonzero()[:, 0]
